@@ -1,0 +1,160 @@
+//! The knobs of one node, with their limits. Every queue and window the core keeps is bounded by
+//! one of these.
+
+use crate::error::ConfigError;
+use crate::types::NodeId;
+
+/// How linearizable reads are confirmed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadMode {
+    /// ReadIndex: the leader confirms with a quorum round (one heartbeat round trip) that it is
+    /// still leader. Safe whatever the clocks do.
+    Safe,
+    /// Lease: the leader serves at once while a quorum acknowledged a heartbeat sent less than
+    /// `election_timeout_ticks_min - lease_drift_margin_ticks` ticks ago. Followers promise not
+    /// to vote for anyone else for `election_timeout_ticks_min` ticks after hearing from the
+    /// leader (check_quorum's lease), so this is safe as long as no node's tick rate runs faster
+    /// than the leader's by more than the margin over one election timeout. Falls back to a
+    /// quorum round when the lease is not held.
+    Lease,
+}
+
+/// Configuration of one node.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// This node's id (non-zero).
+    pub id: NodeId,
+    /// The voters of the cluster, this node included.
+    pub voters: Vec<NodeId>,
+    /// A follower that hears nothing from a leader for a random number of ticks in
+    /// `[election_timeout_ticks_min, election_timeout_ticks_max)` starts an election.
+    pub election_timeout_ticks_min: u64,
+    pub election_timeout_ticks_max: u64,
+    /// The leader sends heartbeats every this many ticks.
+    pub heartbeat_interval_ticks: u64,
+    /// Run a pre-vote before a real election, so a partitioned node rejoining cannot disrupt a
+    /// healthy leader by inflating terms.
+    pub pre_vote: bool,
+    /// A leader that has not heard from a quorum within an election timeout steps down, and a
+    /// follower that heard from a live leader within the minimum election timeout ignores vote
+    /// requests.
+    pub check_quorum: bool,
+    pub read_mode: ReadMode,
+    pub lease_drift_margin_ticks: u64,
+    /// Followers forward proposals to the leader instead of rejecting them with `NotLeader`.
+    pub forward_proposals: bool,
+    /// Most entries in one append message.
+    pub append_entries_max: usize,
+    /// Most entry bytes in one append message (at least one entry is always sent).
+    pub append_bytes_max: u64,
+    /// Most append messages in flight to one follower in the replicate state.
+    pub inflight_messages_max: usize,
+    /// Most entry bytes in flight to one follower.
+    pub inflight_bytes_max: u64,
+    /// Most bytes of entries the leader holds appended but not committed; proposals beyond it
+    /// are rejected with `UncommittedBytesFull`.
+    pub uncommitted_bytes_max: u64,
+    /// Largest payload of one proposal.
+    pub proposal_bytes_max: u64,
+    /// Most reads waiting on this node (queued at the leader or forwarded by a follower).
+    pub pending_reads_max: usize,
+    /// Most proposals a follower has forwarded and not yet heard back about.
+    pub pending_proposals_max: usize,
+    /// Most persist requests handed out and not yet acknowledged; beyond it new entries wait and
+    /// join a later, larger request.
+    pub inflight_persists_max: usize,
+    /// Most committed-entry bytes handed out for applying in one `Ready` (at least one entry).
+    pub apply_batch_bytes_max: u64,
+    /// Seed for the node's randomness: election timeouts, and the start of the ids it gives
+    /// proposals and reads. Two runs with the same seed and inputs produce the same outputs.
+    /// Use a different seed every time a node starts (for example from the OS's entropy):
+    /// answers to requests forwarded by an earlier incarnation must not match new ids.
+    pub seed: u64,
+}
+
+impl Config {
+    /// A configuration with the defaults used in production, for node `id` in a cluster of
+    /// `voters`.
+    pub fn new(id: NodeId, voters: Vec<NodeId>) -> Config {
+        Config {
+            id,
+            voters,
+            election_timeout_ticks_min: 10,
+            election_timeout_ticks_max: 20,
+            heartbeat_interval_ticks: 2,
+            pre_vote: true,
+            check_quorum: true,
+            read_mode: ReadMode::Safe,
+            lease_drift_margin_ticks: 2,
+            forward_proposals: true,
+            append_entries_max: 4096,
+            append_bytes_max: 1 << 20,
+            inflight_messages_max: 256,
+            inflight_bytes_max: 64 << 20,
+            uncommitted_bytes_max: 256 << 20,
+            proposal_bytes_max: 16 << 20,
+            pending_reads_max: 65_536,
+            pending_proposals_max: 65_536,
+            inflight_persists_max: 64,
+            apply_batch_bytes_max: 16 << 20,
+            seed: id,
+        }
+    }
+
+    /// Checks every field; the core refuses to start with a bad configuration.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.id == 0 {
+            return Err(ConfigError::ZeroId);
+        }
+        if self.voters.is_empty() {
+            return Err(ConfigError::NoVoters);
+        }
+        let mut sorted = self.voters.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        if sorted.len() != self.voters.len() || sorted.contains(&0) {
+            return Err(ConfigError::BadVoterList);
+        }
+        if self.heartbeat_interval_ticks == 0 {
+            return Err(ConfigError::ZeroHeartbeat);
+        }
+        if self.election_timeout_ticks_min <= self.heartbeat_interval_ticks
+            || self.election_timeout_ticks_max <= self.election_timeout_ticks_min
+        {
+            return Err(ConfigError::BadElectionTimeout {
+                min: self.election_timeout_ticks_min,
+                max: self.election_timeout_ticks_max,
+                heartbeat: self.heartbeat_interval_ticks,
+            });
+        }
+        if self.read_mode == ReadMode::Lease {
+            if !self.check_quorum {
+                return Err(ConfigError::LeaseWithoutCheckQuorum);
+            }
+            if self.lease_drift_margin_ticks >= self.election_timeout_ticks_min {
+                return Err(ConfigError::LeaseMarginTooLarge {
+                    margin: self.lease_drift_margin_ticks,
+                    min: self.election_timeout_ticks_min,
+                });
+            }
+        }
+        let limits: [(&'static str, u64); 10] = [
+            ("append_entries_max", self.append_entries_max as u64),
+            ("append_bytes_max", self.append_bytes_max),
+            ("inflight_messages_max", self.inflight_messages_max as u64),
+            ("inflight_bytes_max", self.inflight_bytes_max),
+            ("uncommitted_bytes_max", self.uncommitted_bytes_max),
+            ("proposal_bytes_max", self.proposal_bytes_max),
+            ("pending_reads_max", self.pending_reads_max as u64),
+            ("pending_proposals_max", self.pending_proposals_max as u64),
+            ("inflight_persists_max", self.inflight_persists_max as u64),
+            ("apply_batch_bytes_max", self.apply_batch_bytes_max),
+        ];
+        for (name, value) in limits {
+            if value == 0 {
+                return Err(ConfigError::ZeroLimit { name });
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,59 @@
+//! Typed reasons for everything the core refuses. Nothing is dropped without one of these
+//! coming back to the caller.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::types::{NodeId, Term};
+
+/// Why a proposal, read or leadership transfer was not (or is no longer) carried out.
+#[derive(Clone, Debug, Error, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RejectReason {
+    #[error("this node is not the leader; leader hint: {leader_hint:?}")]
+    NotLeader { leader_hint: Option<NodeId> },
+    #[error("leadership changed (now term {term}) before the request completed")]
+    LeadershipLost { term: Term },
+    #[error("too many reads waiting (limit {limit})")]
+    TooManyPendingReads { limit: usize },
+    #[error("too many forwarded proposals waiting for the leader (limit {limit})")]
+    TooManyPendingProposals { limit: usize },
+    #[error("the leader holds too many uncommitted bytes (limit {limit_bytes}); retry later")]
+    UncommittedBytesFull { limit_bytes: u64 },
+    #[error("proposal of {size_bytes} bytes exceeds the limit of {limit_bytes} bytes")]
+    ProposalTooLarge { size_bytes: u64, limit_bytes: u64 },
+    #[error("leadership is being transferred to node {target}")]
+    TransferInProgress { target: NodeId },
+    #[error("node {target} is not a voter of this cluster and cannot lead it")]
+    InvalidTransferTarget { target: NodeId },
+    #[error("node {target} did not take over leadership within an election timeout")]
+    TransferTimedOut { target: NodeId },
+}
+
+/// A configuration the core cannot run with.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("node id 0 is reserved; ids start at 1")]
+    ZeroId,
+    #[error("the voter list is empty")]
+    NoVoters,
+    #[error("the voter list contains id 0 or a duplicate")]
+    BadVoterList,
+    #[error("heartbeat interval must be at least 1 tick")]
+    ZeroHeartbeat,
+    #[error(
+        "election timeout range [{min}, {max}) must be non-empty and its minimum must exceed the \
+         heartbeat interval ({heartbeat})"
+    )]
+    BadElectionTimeout { min: u64, max: u64, heartbeat: u64 },
+    #[error("lease-based reads require check_quorum, otherwise a deposed leader keeps serving")]
+    LeaseWithoutCheckQuorum,
+    #[error(
+        "lease drift margin ({margin} ticks) must be smaller than the minimum election timeout \
+         ({min} ticks)"
+    )]
+    LeaseMarginTooLarge { margin: u64, min: u64 },
+    #[error("limit `{name}` must be at least 1")]
+    ZeroLimit { name: &'static str },
+    #[error("restored state is inconsistent: {0}")]
+    BadRestore(&'static str),
+}

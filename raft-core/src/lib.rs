@@ -1,0 +1,72 @@
+//! `raft-core`: the Raft consensus protocol as a deterministic state machine.
+//!
+//! # Invariant: no I/O, no clock, no threads
+//!
+//! This crate never touches the network, the disk, the system clock or a thread. Time enters only
+//! through [`Raft::tick`], randomness only from [`Config::seed`], and everything else through the
+//! input methods below. Given the same configuration and the same sequence of inputs, a node
+//! produces exactly the same outputs, which is what lets a simulator replay any run from its seed.
+//!
+//! # The contract
+//!
+//! A [`Raft`] has four kinds of methods:
+//!
+//! - **Getters** (`&self`): [`Raft::role`], [`Raft::term`], [`Raft::leader`],
+//!   [`Raft::commit_index`], [`Raft::progress`] and the like.
+//! - **Inputs** (`&mut self`), which only record what happened and queue work:
+//!   [`Raft::step`] (a message from a peer), [`Raft::tick`] (one unit of logical time),
+//!   [`Raft::propose`], [`Raft::read_index`], [`Raft::transfer_leadership`], and the caller's
+//!   acknowledgements [`Raft::handle_persisted`] and [`Raft::handle_applied`].
+//!   Requests return an id at once, or a typed [`RejectReason`] when they cannot be taken.
+//! - **Output**: [`Raft::ready`] drains everything waiting into one [`Ready`];
+//!   [`Raft::has_ready`] says whether there is anything to drain.
+//!
+//! The caller's loop is: feed every input that has arrived, call `ready` once, then carry out
+//! the `Ready` in this order:
+//!
+//! 1. **`messages`**: send them, now, in any order. They never depend on persistence that has
+//!    not happened: a leader's appends go out while the leader persists the same entries itself
+//!    (Raft thesis 10.2.1), and the core holds back any message of a follower or candidate (an
+//!    append acknowledgement, a granted vote) until the persist it depends on is acknowledged.
+//!    Such held messages come out in a later `Ready`.
+//! 2. **`persist`**: make its hard state and entries durable (hard state no later than the
+//!    entries: both together, or the hard state first), then call
+//!    [`Raft::handle_persisted`] with its id. Requests must complete in id order; acknowledging
+//!    an id acknowledges all earlier ones. If `entries` starts at or below the last index already
+//!    stored, drop the stored suffix from that index first. Persisting may run on another thread
+//!    while the caller goes on calling inputs and `ready`: at most
+//!    [`Config::inflight_persists_max`] requests are out at once.
+//! 3. **`committed`**: apply these entries in order (skip [`EntryKind::Blank`] ones), then call
+//!    [`Raft::handle_applied`]. They are committed and durable on this node.
+//! 4. **`events`**: outcomes of earlier requests ([`Event::ProposalAppended`],
+//!    [`Event::ReadReady`], [`Event::Rejected`], ...) and role changes. A read named by
+//!    `ReadReady { index }` may be served once the state machine has applied `index`.
+//!
+//! Nothing the caller asks for is dropped silently: every proposal and read ends in an event (or
+//! is refused by the call itself), including when leadership changes under it.
+//!
+//! # What the core keeps in memory
+//!
+//! The whole log since the last compaction point, so it can send entries to followers without
+//! asking the caller. The caller's storage holds the durable copy and gives it back through
+//! [`Restore`] after a restart.
+
+mod config;
+mod error;
+mod log;
+mod message;
+pub mod quorum;
+mod raft;
+mod rng;
+mod tracker;
+mod types;
+
+pub use config::{Config, ReadMode};
+pub use error::{ConfigError, RejectReason};
+pub use message::{AppendOutcome, Message, MessageBody, ProposalId, ReadId};
+pub use raft::ready::{Event, Request};
+pub use raft::{Persist, PersistId, ProgressView, Raft, Ready, Restore, StepError};
+pub use tracker::ProgressState;
+pub use types::{
+    Entry, EntryKind, HardState, Index, NodeId, Payload, Role, Term, ENTRY_OVERHEAD_BYTES,
+};

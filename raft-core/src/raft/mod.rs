@@ -1,0 +1,565 @@
+//! The [`Raft`] state machine: its state, its inputs, and the rules every role shares (term
+//! handling). Role-specific handling lives in the sibling files.
+
+mod drain;
+mod election;
+mod forward;
+mod reads;
+pub(crate) mod ready;
+mod replication;
+mod transfer;
+
+use std::collections::BTreeMap;
+
+use crate::config::Config;
+use crate::error::{ConfigError, RejectReason};
+use crate::log::Log;
+use crate::message::{Message, MessageBody, ProposalId, ReadId};
+use crate::quorum::JointConfig;
+use crate::rng::Rng;
+use crate::tracker::{ProgressState, Tracker};
+use crate::types::{Entry, HardState, Index, NodeId, Payload, Role, Term};
+
+use reads::LeaderReads;
+use ready::{Event, Outgoing, PersistQueue};
+
+pub use ready::{Persist, PersistId, Ready};
+
+/// Durable state to restart a node from.
+#[derive(Clone, Debug, Default)]
+pub struct Restore {
+    pub hard_state: HardState,
+    /// The whole log, contiguous from index 1.
+    pub entries: Vec<Entry>,
+    /// The index the caller's state machine has already applied (0 for one rebuilt from the log).
+    pub applied: Index,
+}
+
+/// What the leader knows of one follower, for status reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProgressView {
+    pub match_index: Index,
+    pub next_index: Index,
+    pub state: ProgressState,
+    pub inflight_messages: usize,
+}
+
+/// An input the core cannot take.
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
+pub enum StepError {
+    #[error("message addressed to node {to}, this is node {this}")]
+    WrongRecipient { to: NodeId, this: NodeId },
+    #[error("message claims to come from node {from}, which is invalid here")]
+    BadSender { from: NodeId },
+}
+
+/// Leader-only state; it exists exactly while the node leads.
+#[derive(Debug)]
+struct LeaderState {
+    reads: LeaderReads,
+    transfer: Option<Transfer>,
+    /// Bytes of entries appended in this term and not yet committed.
+    uncommitted_bytes: u64,
+    /// The commit index moved (or the node just became leader): tell every follower soon.
+    commit_broadcast_wanted: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Transfer {
+    target: NodeId,
+    elapsed_ticks: u64,
+}
+
+#[derive(Debug)]
+enum RoleState {
+    Follower,
+    PreCandidate,
+    Candidate,
+    Leader(Box<LeaderState>),
+}
+
+/// Requests a follower forwarded to the leader and has not heard back about, with the tick they
+/// were sent at.
+#[derive(Debug, Default)]
+struct Forwarded {
+    proposals: BTreeMap<ProposalId, u64>,
+    proposal_buffer: Vec<(ProposalId, Payload)>,
+    reads: BTreeMap<ReadId, u64>,
+    read_buffer: Vec<ReadId>,
+}
+
+/// One Raft node's protocol state. See the crate documentation for the full contract.
+#[derive(Debug)]
+pub struct Raft {
+    id: NodeId,
+    cfg: Config,
+    term: Term,
+    vote: Option<NodeId>,
+    leader: Option<NodeId>,
+    role: RoleState,
+    tracker: Tracker,
+    log: Log,
+    rng: Rng,
+    /// Logical clock: ticks since this incarnation started.
+    now_ticks: u64,
+    election_elapsed_ticks: u64,
+    heartbeat_elapsed_ticks: u64,
+    randomized_election_timeout_ticks: u64,
+    persist: PersistQueue,
+    outbox: Vec<Outgoing>,
+    events: Vec<Event>,
+    forwarded: Forwarded,
+    /// Ids for proposals and reads accepted by this node.
+    next_request_id: u64,
+    /// The (role, term, leader) last reported in a `RoleChanged` event.
+    reported: (Role, Term, Option<NodeId>),
+}
+
+impl Raft {
+    /// A node of a brand-new cluster, with an empty log.
+    pub fn new(cfg: Config) -> Result<Raft, ConfigError> {
+        Raft::restore(cfg, Restore::default())
+    }
+
+    /// A node restarting from durable state.
+    pub fn restore(cfg: Config, restore: Restore) -> Result<Raft, ConfigError> {
+        cfg.validate()?;
+        check_restore(&restore)?;
+        let Restore {
+            mut hard_state,
+            entries,
+            applied,
+        } = restore;
+        let last_term = entries.last().map_or(0, |e| e.term);
+        // A hard state written before the entries of its term is tolerated by taking the larger.
+        if last_term > hard_state.term {
+            hard_state.term = last_term;
+            hard_state.vote = None;
+        }
+        let log = Log::restore(entries, hard_state.commit, applied);
+        let tracker = Tracker::new(JointConfig::simple(cfg.voters.iter().copied()));
+        let mut raft = Raft {
+            id: cfg.id,
+            rng: Rng::new(cfg.seed),
+            term: hard_state.term,
+            vote: hard_state.vote,
+            leader: None,
+            role: RoleState::Follower,
+            tracker,
+            log,
+            now_ticks: 0,
+            election_elapsed_ticks: 0,
+            heartbeat_elapsed_ticks: 0,
+            randomized_election_timeout_ticks: 0,
+            persist: PersistQueue::new(hard_state),
+            outbox: Vec::new(),
+            events: Vec::new(),
+            forwarded: Forwarded::default(),
+            next_request_id: 1,
+            reported: (Role::Follower, hard_state.term, None),
+            cfg,
+        };
+        raft.reset_election_timer();
+        // Answers to requests forwarded before a restart may still arrive; ids drawn from a
+        // fresh seed keep them from matching the new incarnation's requests.
+        raft.next_request_id = (raft.rng.next_u64() >> 16) + 1;
+        Ok(raft)
+    }
+
+    // ----- Getters -----
+
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    pub fn term(&self) -> Term {
+        self.term
+    }
+
+    pub fn vote(&self) -> Option<NodeId> {
+        self.vote
+    }
+
+    pub fn leader(&self) -> Option<NodeId> {
+        self.leader
+    }
+
+    pub fn role(&self) -> Role {
+        match self.role {
+            RoleState::Follower => Role::Follower,
+            RoleState::PreCandidate => Role::PreCandidate,
+            RoleState::Candidate => Role::Candidate,
+            RoleState::Leader(_) => Role::Leader,
+        }
+    }
+
+    pub fn is_leader(&self) -> bool {
+        matches!(self.role, RoleState::Leader(_))
+    }
+
+    pub fn commit_index(&self) -> Index {
+        self.log.commit()
+    }
+
+    pub fn last_index(&self) -> Index {
+        self.log.last_index()
+    }
+
+    pub fn last_term(&self) -> Term {
+        self.log.last_term()
+    }
+
+    /// The last index acknowledged durable.
+    pub fn stable_index(&self) -> Index {
+        self.log.stable()
+    }
+
+    pub fn applied_index(&self) -> Index {
+        self.log.applied()
+    }
+
+    /// The term of the entry at `index`, while the log holds it.
+    pub fn entry_term(&self, index: Index) -> Option<Term> {
+        self.log.term(index)
+    }
+
+    /// The hard state as it is now (it may not be durable yet).
+    pub fn hard_state(&self) -> HardState {
+        HardState {
+            term: self.term,
+            vote: self.vote,
+            commit: self.log.commit(),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// The voters of the current configuration.
+    pub fn voters(&self) -> Vec<NodeId> {
+        self.tracker.config().voter_ids()
+    }
+
+    /// The leader's view of `peer` (`None` on a non-leader or for an unknown peer).
+    pub fn progress(&self, peer: NodeId) -> Option<ProgressView> {
+        if !self.is_leader() {
+            return None;
+        }
+        self.tracker.progress(peer).map(|pr| ProgressView {
+            match_index: pr.match_index(),
+            next_index: pr.next_index(),
+            state: pr.state(),
+            inflight_messages: pr.inflight_count(),
+        })
+    }
+
+    /// The randomized election timeout now in force, in ticks.
+    pub fn election_timeout_ticks(&self) -> u64 {
+        self.randomized_election_timeout_ticks
+    }
+
+    // ----- Inputs -----
+
+    /// One unit of logical time passes.
+    pub fn tick(&mut self) {
+        self.now_ticks += 1;
+        if self.is_leader() {
+            self.tick_leader();
+        } else {
+            self.tick_non_leader();
+        }
+    }
+
+    /// A message from a peer.
+    pub fn step(&mut self, m: Message) -> Result<(), StepError> {
+        if m.to != self.id {
+            return Err(StepError::WrongRecipient {
+                to: m.to,
+                this: self.id,
+            });
+        }
+        if m.from == self.id || m.from == 0 {
+            return Err(StepError::BadSender { from: m.from });
+        }
+        if m.body.is_term_free() {
+            self.step_forwarded(m);
+            return Ok(());
+        }
+        if m.term > self.term && !self.accept_higher_term(&m) {
+            return Ok(());
+        }
+        if m.term < self.term {
+            self.answer_stale(&m);
+            return Ok(());
+        }
+        match &m.body {
+            MessageBody::Vote { .. } => self.handle_vote_request(&m),
+            _ => match self.role {
+                RoleState::Leader(_) => self.step_leader(m),
+                RoleState::Candidate | RoleState::PreCandidate => self.step_candidate(m),
+                RoleState::Follower => self.step_follower(m),
+            },
+        }
+        Ok(())
+    }
+
+    /// Proposes `data` for the log. On a leader the entry is appended at once; on a follower it
+    /// is forwarded to the leader when `forward_proposals` is set. Either way the outcome comes
+    /// back as an [`Event`] naming the returned id.
+    pub fn propose(&mut self, data: Payload) -> Result<ProposalId, RejectReason> {
+        let size_bytes = data.len() as u64;
+        if size_bytes > self.cfg.proposal_bytes_max {
+            return Err(RejectReason::ProposalTooLarge {
+                size_bytes,
+                limit_bytes: self.cfg.proposal_bytes_max,
+            });
+        }
+        if self.is_leader() {
+            let (index, term) = self.append_proposal(data)?;
+            let id = self.take_request_id();
+            self.events
+                .push(Event::ProposalAppended { id, index, term });
+            Ok(id)
+        } else {
+            self.forward_proposal(data)
+        }
+    }
+
+    /// Asks for a linearizable read. The answer is an [`Event::ReadReady`] naming an index: the
+    /// read may be served once the state machine has applied it.
+    pub fn read_index(&mut self) -> Result<ReadId, RejectReason> {
+        if self.is_leader() {
+            let id = self.take_request_id();
+            self.leader_read(self.id, id)?;
+            Ok(id)
+        } else {
+            self.forward_read()
+        }
+    }
+
+    /// Asks the leader to hand leadership to `target`.
+    pub fn transfer_leadership(&mut self, target: NodeId) -> Result<(), RejectReason> {
+        self.start_transfer(target)
+    }
+
+    /// The caller made the persist request `id` (and every earlier one) durable.
+    pub fn handle_persisted(&mut self, id: PersistId) {
+        let mut newest = None;
+        while let Some(p) = self.persist.inflight.front() {
+            if p.id > id {
+                break;
+            }
+            newest = self.persist.inflight.pop_front();
+        }
+        let Some(p) = newest else {
+            return;
+        };
+        self.persist.acked = p.id;
+        self.log.persisted(p.last_index, p.last_term);
+        if let Some(hs) = p.hard_state {
+            self.persist.durable_hard_state = hs;
+        }
+        while let Some((gate, _)) = self.persist.gated.front() {
+            if *gate > p.id {
+                break;
+            }
+            let (_, message) = self.persist.gated.pop_front().expect("front exists");
+            self.outbox.push(Outgoing {
+                message,
+                needs_durability: false,
+            });
+        }
+        match self.role {
+            RoleState::Leader(_) => self.maybe_commit(),
+            RoleState::Candidate => self.count_own_vote_if_durable(),
+            _ => {}
+        }
+    }
+
+    /// The caller's state machine applied every entry up to `index`.
+    pub fn handle_applied(&mut self, index: Index) {
+        self.log.applied_to(index);
+    }
+
+    // ----- Shared rules -----
+
+    /// A message with a higher term arrived. Returns whether to go on processing it.
+    fn accept_higher_term(&mut self, m: &Message) -> bool {
+        match &m.body {
+            MessageBody::Vote {
+                pre_vote, transfer, ..
+            } => {
+                if !transfer && self.in_leader_lease() {
+                    // A leader is alive as far as this node knows: a disruptive candidate (for
+                    // example one that was partitioned away) gets no answer at all.
+                    return false;
+                }
+                if !pre_vote {
+                    self.become_follower(m.term, None, Some(m.from));
+                }
+                true
+            }
+            // A granted pre-vote carries the term the candidate would run in, not the voter's.
+            MessageBody::VoteResponse {
+                granted: true,
+                pre_vote: true,
+            } => true,
+            MessageBody::Append { .. }
+            | MessageBody::Heartbeat { .. }
+            | MessageBody::TimeoutNow => {
+                self.become_follower(m.term, Some(m.from), Some(m.from));
+                true
+            }
+            _ => {
+                self.become_follower(m.term, None, Some(m.from));
+                true
+            }
+        }
+    }
+
+    /// A message from an older term: tell a stale leader or pre-candidate the news, drop the rest.
+    fn answer_stale(&mut self, m: &Message) {
+        match m.body {
+            MessageBody::Append { .. } | MessageBody::Heartbeat { .. }
+                if self.cfg.check_quorum || self.cfg.pre_vote =>
+            {
+                // Without this, a leader cut off and back again would never learn it was deposed
+                // (pre-vote and check-quorum stop it from raising the term itself).
+                self.send(m.from, MessageBody::HeartbeatResponse { read_seq: 0 });
+            }
+            MessageBody::Vote { pre_vote: true, .. } => {
+                self.send(
+                    m.from,
+                    MessageBody::VoteResponse {
+                        granted: false,
+                        pre_vote: true,
+                    },
+                );
+            }
+            _ => {}
+        }
+    }
+
+    /// Check-quorum's lease on the follower side: it heard from a live leader recently.
+    fn in_leader_lease(&self) -> bool {
+        self.cfg.check_quorum
+            && self.leader.is_some()
+            && self.election_elapsed_ticks < self.cfg.election_timeout_ticks_min
+    }
+
+    /// Becomes (or stays) a follower in `term`. `cause` is the node whose message caused it.
+    fn become_follower(&mut self, term: Term, leader: Option<NodeId>, cause: Option<NodeId>) {
+        assert!(term >= self.term, "term must never decrease");
+        if term > self.term {
+            self.term = term;
+            self.vote = None;
+        }
+        if let RoleState::Leader(ls) = std::mem::replace(&mut self.role, RoleState::Follower) {
+            self.leader_stepped_down(*ls, cause);
+        }
+        self.set_leader(leader);
+        self.reset_election_timer();
+    }
+
+    /// Records the known leader; requests forwarded to a previous one will get no answer.
+    fn set_leader(&mut self, leader: Option<NodeId>) {
+        if self.leader.is_some() && self.leader != leader {
+            self.abandon_forwarded();
+        }
+        self.leader = leader;
+    }
+
+    fn reset_election_timer(&mut self) {
+        self.election_elapsed_ticks = 0;
+        self.randomized_election_timeout_ticks = self.rng.range(
+            self.cfg.election_timeout_ticks_min,
+            self.cfg.election_timeout_ticks_max,
+        );
+    }
+
+    fn is_voter(&self) -> bool {
+        self.tracker.config().contains(self.id)
+    }
+
+    fn take_request_id(&mut self) -> u64 {
+        let id = self.next_request_id;
+        self.next_request_id += 1;
+        id
+    }
+
+    /// Queues a message. A non-leader's messages wait for outstanding persistence.
+    fn send(&mut self, to: NodeId, body: MessageBody) {
+        let needs_durability = !self.is_leader();
+        self.outbox.push(Outgoing {
+            message: Message {
+                from: self.id,
+                to,
+                term: self.term,
+                body,
+            },
+            needs_durability,
+        });
+    }
+
+    fn tick_non_leader(&mut self) {
+        self.election_elapsed_ticks += 1;
+        self.expire_forwarded();
+        if self.election_elapsed_ticks >= self.randomized_election_timeout_ticks && self.is_voter()
+        {
+            self.campaign(false);
+        }
+    }
+
+    fn step_follower(&mut self, m: Message) {
+        match m.body {
+            MessageBody::Append {
+                prev_index,
+                prev_term,
+                entries,
+                commit,
+            } => {
+                self.heard_from_leader(m.from);
+                self.handle_append(m.from, prev_index, prev_term, &entries, commit);
+            }
+            MessageBody::Heartbeat { commit, read_seq } => {
+                self.heard_from_leader(m.from);
+                self.log.commit_to(commit);
+                self.send(m.from, MessageBody::HeartbeatResponse { read_seq });
+            }
+            MessageBody::TimeoutNow => {
+                if self.is_voter() {
+                    self.campaign(true);
+                }
+            }
+            // Answers to requests of an earlier role; nothing to do with them now.
+            _ => {}
+        }
+    }
+
+    fn heard_from_leader(&mut self, leader: NodeId) {
+        self.election_elapsed_ticks = 0;
+        self.set_leader(Some(leader));
+    }
+}
+
+fn check_restore(r: &Restore) -> Result<(), ConfigError> {
+    let mut prev_term = 0;
+    for (i, e) in r.entries.iter().enumerate() {
+        if e.index != i as Index + 1 {
+            return Err(ConfigError::BadRestore(
+                "entries are not contiguous from index 1",
+            ));
+        }
+        if e.term < prev_term {
+            return Err(ConfigError::BadRestore("entry terms decrease"));
+        }
+        prev_term = e.term;
+    }
+    if r.hard_state.commit > r.entries.len() as Index {
+        return Err(ConfigError::BadRestore(
+            "commit index beyond the last entry",
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,135 @@
+//! The output side of the contract: what one `Raft::ready` call hands the caller, and the
+//! bookkeeping that lets persistence run asynchronously.
+
+use std::collections::VecDeque;
+
+use crate::error::RejectReason;
+use crate::message::{Message, ProposalId, ReadId};
+use crate::types::{Entry, HardState, Index, NodeId, Role, Term};
+
+/// Identifies one [`Persist`] request. Ids grow by one per request; acknowledging an id
+/// acknowledges every earlier one too.
+pub type PersistId = u64;
+
+/// Everything the core wants done, drained in one go. See the crate documentation for the order
+/// in which the caller must carry it out.
+#[derive(Debug, Default)]
+pub struct Ready {
+    /// Messages that may be sent now, in any order.
+    pub messages: Vec<Message>,
+    /// State to make durable, then acknowledge with `Raft::handle_persisted(persist.id)`.
+    pub persist: Option<Persist>,
+    /// Committed entries to apply, in order. All of them are durable on this node.
+    pub committed: Vec<Entry>,
+    /// Outcomes of earlier requests and changes of role.
+    pub events: Vec<Event>,
+}
+
+impl Ready {
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+            && self.persist.is_none()
+            && self.committed.is_empty()
+            && self.events.is_empty()
+    }
+}
+
+/// A request to make state durable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Persist {
+    pub id: PersistId,
+    /// The new hard state, when it changed.
+    pub hard_state: Option<HardState>,
+    /// Entries to write. When the first one's index is at or below the last index already
+    /// written, the caller first discards every stored entry from that index on (a follower's
+    /// conflicting suffix being replaced).
+    pub entries: Vec<Entry>,
+}
+
+/// What a request the caller made earlier came to, or a change the caller should know about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Role, term or known leader changed.
+    RoleChanged {
+        role: Role,
+        term: Term,
+        leader: Option<NodeId>,
+    },
+    /// The proposal is in the log at (`index`, `term`). It is committed if and only if the entry
+    /// applied at `index` has term `term`; any other term there means it was lost.
+    ProposalAppended {
+        id: ProposalId,
+        index: Index,
+        term: Term,
+    },
+    /// The read is linearizable once the state machine has applied `index`.
+    ReadReady { id: ReadId, index: Index },
+    /// The request was refused or abandoned; it had no effect.
+    Rejected {
+        request: Request,
+        reason: RejectReason,
+    },
+    /// A proposal forwarded to a leader got no answer before that leader changed or went silent:
+    /// it may or may not commit. (Proposals accepted locally never get this: their position in the
+    /// log says what became of them.)
+    ProposalOutcomeUnknown { id: ProposalId },
+    /// This leader stepped down because the transfer target started its election.
+    TransferHandedOff { target: NodeId },
+}
+
+/// The request a rejection refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    Proposal(ProposalId),
+    Read(ReadId),
+    Transfer(NodeId),
+}
+
+/// A message produced by the core and not yet handed out. Messages of a non-leader claim
+/// durable state (a vote, a match index), so they wait for every outstanding persist that
+/// changes the log, the term or the vote.
+#[derive(Debug)]
+pub(crate) struct Outgoing {
+    pub(crate) message: Message,
+    pub(crate) needs_durability: bool,
+}
+
+/// A persist handed out and not yet acknowledged.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct InflightPersist {
+    pub(crate) id: PersistId,
+    pub(crate) last_index: Index,
+    pub(crate) last_term: Term,
+    pub(crate) hard_state: Option<HardState>,
+}
+
+/// The bookkeeping of asynchronous persistence.
+#[derive(Debug, Default)]
+pub(crate) struct PersistQueue {
+    pub(crate) next_id: PersistId,
+    pub(crate) inflight: VecDeque<InflightPersist>,
+    /// The newest persist that changes term, vote or log; messages wait for it.
+    pub(crate) last_critical: PersistId,
+    pub(crate) acked: PersistId,
+    /// Messages held until the persist they name is acknowledged.
+    pub(crate) gated: VecDeque<(PersistId, Message)>,
+    /// The hard state last handed out, and the last acknowledged durable.
+    pub(crate) emitted_hard_state: HardState,
+    pub(crate) durable_hard_state: HardState,
+}
+
+impl PersistQueue {
+    pub(crate) fn new(restored: HardState) -> PersistQueue {
+        PersistQueue {
+            next_id: 1,
+            emitted_hard_state: restored,
+            durable_hard_state: restored,
+            ..PersistQueue::default()
+        }
+    }
+
+    /// Whether a message needing durability must wait, and for which persist.
+    pub(crate) fn gate(&self) -> Option<PersistId> {
+        (self.last_critical > self.acked).then_some(self.last_critical)
+    }
+}

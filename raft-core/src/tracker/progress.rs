@@ -1,0 +1,187 @@
+//! What the leader knows of one follower's log, and how it paces replication to it.
+
+use super::inflights::Inflights;
+use crate::types::Index;
+
+/// How the leader sends to a follower.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProgressState {
+    /// The leader does not know where the follower's log matches: it sends one append at a time
+    /// and waits for the answer (or the next heartbeat answer) before sending another.
+    Probe,
+    /// The follower's log matches up to `match_index`: the leader streams appends optimistically,
+    /// bounded by the inflight window.
+    Replicate,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Progress {
+    match_index: Index,
+    next_index: Index,
+    state: ProgressState,
+    /// In probe state: an append is out and unanswered.
+    probe_sent: bool,
+    inflights: Inflights,
+    /// Heard from since the last check-quorum round.
+    recent_active: bool,
+    /// The newest read round this follower confirmed.
+    read_ack: u64,
+    /// Something (new entries, a rejection, a commit advance) wants an append sent soon.
+    send_wanted: bool,
+    /// A heartbeat answer showed the follower behind: send one append now, even past a full
+    /// window and even with no entries. If appends were lost, its answer (an acceptance, or a
+    /// rejection for the gap) puts replication back on track.
+    nudge: bool,
+}
+
+impl Progress {
+    pub(crate) fn new(next_index: Index, messages_max: usize, bytes_max: u64) -> Progress {
+        Progress {
+            match_index: 0,
+            next_index,
+            state: ProgressState::Probe,
+            probe_sent: false,
+            inflights: Inflights::new(messages_max, bytes_max),
+            recent_active: false,
+            read_ack: 0,
+            send_wanted: true,
+            nudge: false,
+        }
+    }
+
+    pub(crate) fn match_index(&self) -> Index {
+        self.match_index
+    }
+
+    pub(crate) fn next_index(&self) -> Index {
+        self.next_index
+    }
+
+    pub(crate) fn state(&self) -> ProgressState {
+        self.state
+    }
+
+    pub(crate) fn recent_active(&self) -> bool {
+        self.recent_active
+    }
+
+    pub(crate) fn set_recent_active(&mut self, active: bool) {
+        self.recent_active = active;
+    }
+
+    pub(crate) fn read_ack(&self) -> u64 {
+        self.read_ack
+    }
+
+    pub(crate) fn ack_read(&mut self, seq: u64) {
+        self.read_ack = self.read_ack.max(seq);
+    }
+
+    pub(crate) fn send_wanted(&self) -> bool {
+        self.send_wanted
+    }
+
+    pub(crate) fn nudge_wanted(&self) -> bool {
+        self.nudge
+    }
+
+    pub(crate) fn want_send(&mut self, wanted: bool) {
+        self.send_wanted = wanted;
+    }
+
+    pub(crate) fn inflight_count(&self) -> usize {
+        self.inflights.len()
+    }
+
+    /// The leader's own progress: its durable log is its match.
+    pub(crate) fn set_self_match(&mut self, stable: Index) {
+        self.match_index = stable;
+        self.next_index = self.next_index.max(stable + 1);
+    }
+
+    /// Whether the window is full; a nudge then goes out without entries.
+    pub(crate) fn window_full(&self) -> bool {
+        self.inflights.is_full()
+    }
+
+    /// Whether no append may be sent now.
+    pub(crate) fn is_paused(&self) -> bool {
+        match self.state {
+            ProgressState::Probe => self.probe_sent,
+            ProgressState::Replicate => self.inflights.is_full() && !self.nudge,
+        }
+    }
+
+    /// A heartbeat answer proves the follower is reachable: a probe may go again, and if the
+    /// follower is `behind`, one append goes out whatever the window says.
+    pub(crate) fn heartbeat_answered(&mut self, behind: bool) {
+        self.probe_sent = false;
+        self.nudge = behind;
+    }
+
+    /// Records an append carrying entries up to `last_index` (`bytes` of them); `last_index` is
+    /// `next_index - 1` for an empty append.
+    pub(crate) fn sent(&mut self, last_index: Index, bytes: u64, carried_entries: bool) {
+        self.nudge = false;
+        match self.state {
+            ProgressState::Probe => self.probe_sent = true,
+            ProgressState::Replicate => {
+                if carried_entries {
+                    self.next_index = last_index + 1;
+                    self.inflights.add(last_index, bytes);
+                }
+            }
+        }
+    }
+
+    /// An acceptance up to `index`. Returns whether it told the leader something new.
+    pub(crate) fn accepted(&mut self, index: Index) -> bool {
+        let updated = index > self.match_index;
+        if updated {
+            self.match_index = index;
+            self.probe_sent = false;
+        }
+        self.next_index = self.next_index.max(index + 1);
+        self.inflights.free_to(index);
+        if self.state == ProgressState::Probe && updated {
+            self.become_replicate();
+        }
+        updated
+    }
+
+    /// A rejection of the append after `rejected`. `match_hint` is the leader's best guess of
+    /// the follower's last matching index. Returns false for a stale rejection (one answering an
+    /// append the leader has already moved past).
+    pub(crate) fn rejected(&mut self, rejected: Index, match_hint: Index) -> bool {
+        match self.state {
+            ProgressState::Replicate => {
+                if rejected <= self.match_index {
+                    return false;
+                }
+                self.become_probe();
+                true
+            }
+            ProgressState::Probe => {
+                if self.next_index == 0 || self.next_index - 1 != rejected {
+                    return false;
+                }
+                self.next_index = (rejected.min(match_hint + 1)).max(self.match_index + 1);
+                self.probe_sent = false;
+                true
+            }
+        }
+    }
+
+    pub(crate) fn become_probe(&mut self) {
+        self.state = ProgressState::Probe;
+        self.next_index = self.match_index + 1;
+        self.probe_sent = false;
+        self.inflights.reset();
+    }
+
+    fn become_replicate(&mut self) {
+        self.state = ProgressState::Replicate;
+        self.next_index = self.match_index + 1;
+        self.inflights.reset();
+    }
+}

@@ -1,0 +1,711 @@
+//! A deterministic cluster simulator: N `Raft` nodes, simulated time, one message queue per
+//! directed link, storage that completes when the schedule says so, and faults (drop, duplicate,
+//! delay, reorder, partition, crash and restart losing whatever was not acknowledged durable).
+//! Every run is a function of its seed; any failure panics with that seed.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use raft_core::{
+    Config, Entry, EntryKind, Event, HardState, Index, Message, NodeId, Payload, Persist, Raft,
+    Request, Restore, Role,
+};
+
+use super::checker::Checker;
+use super::rng::SimRng;
+
+/// Fault rates, in per mille per opportunity.
+#[derive(Clone, Copy, Debug)]
+pub struct Faults {
+    pub drop: u64,
+    pub duplicate: u64,
+    /// Chance that a delivery takes a random message of the link instead of the oldest.
+    pub reorder: u64,
+    /// Messages become deliverable up to this many ticks after they are sent.
+    pub delay_ticks_max: u64,
+    pub crash: u64,
+    pub partition: u64,
+}
+
+impl Faults {
+    pub fn none() -> Faults {
+        Faults {
+            drop: 0,
+            duplicate: 0,
+            reorder: 0,
+            delay_ticks_max: 0,
+            crash: 0,
+            partition: 0,
+        }
+    }
+
+    pub fn harsh() -> Faults {
+        Faults {
+            drop: 100,
+            duplicate: 50,
+            reorder: 150,
+            delay_ticks_max: 3,
+            crash: 4,
+            partition: 4,
+        }
+    }
+}
+
+/// What a node has on "disk".
+#[derive(Clone, Debug, Default)]
+pub struct Durable {
+    pub hard_state: HardState,
+    pub entries: Vec<Entry>,
+}
+
+impl Durable {
+    fn write(&mut self, p: &Persist) {
+        if let Some(hs) = p.hard_state {
+            self.hard_state = hs;
+        }
+        if let Some(first) = p.entries.first() {
+            self.entries.truncate(first.index as usize - 1);
+            self.entries.extend(p.entries.iter().cloned());
+        }
+    }
+}
+
+pub struct SimNode {
+    pub raft: Option<Raft>,
+    pub config: Config,
+    pub durable: Durable,
+    /// Persist requests handed to "storage" and not yet complete.
+    pub pending_persists: VecDeque<Persist>,
+    /// The state machine: applied commands in order.
+    pub applied: Vec<Entry>,
+    pub events: Vec<Event>,
+}
+
+impl SimNode {
+    pub fn raft(&self) -> &Raft {
+        self.raft.as_ref().expect("node is down")
+    }
+
+    pub fn raft_mut(&mut self) -> &mut Raft {
+        self.raft.as_mut().expect("node is down")
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.raft.is_some()
+    }
+
+    pub fn applied_index(&self) -> Index {
+        self.applied.last().map_or(0, |e| e.index)
+    }
+}
+
+struct InFlight {
+    deliverable_at: u64,
+    message: Message,
+}
+
+pub struct Sim {
+    pub seed: u64,
+    rng: SimRng,
+    pub nodes: BTreeMap<NodeId, SimNode>,
+    links: BTreeMap<(NodeId, NodeId), VecDeque<InFlight>>,
+    /// Directed links currently cut.
+    cut: BTreeSet<(NodeId, NodeId)>,
+    pub now_ticks: u64,
+    pub faults: Faults,
+    /// Storage acknowledges every persist at once (for scenario tests).
+    pub instant_persist: bool,
+    pub checker: Checker,
+    trace: VecDeque<String>,
+    pub stats: Stats,
+}
+
+#[derive(Default, Debug, Clone, Copy)]
+pub struct Stats {
+    pub steps: u64,
+    pub delivered: u64,
+    pub dropped: u64,
+    pub crashes: u64,
+    pub proposals: u64,
+}
+
+const TRACE_LEN: usize = 60;
+
+impl Sim {
+    /// A cluster of nodes 1..=n, each configured by `tune` on top of the defaults.
+    pub fn new(n: u64, seed: u64, tune: impl Fn(&mut Config)) -> Sim {
+        let voters: Vec<NodeId> = (1..=n).collect();
+        let mut nodes = BTreeMap::new();
+        for id in 1..=n {
+            let mut config = Config::new(id, voters.clone());
+            config.seed = seed.wrapping_mul(31).wrapping_add(id);
+            tune(&mut config);
+            let raft = Raft::new(config.clone()).expect("valid config");
+            nodes.insert(
+                id,
+                SimNode {
+                    raft: Some(raft),
+                    config,
+                    durable: Durable::default(),
+                    pending_persists: VecDeque::new(),
+                    applied: Vec::new(),
+                    events: Vec::new(),
+                },
+            );
+        }
+        Sim {
+            seed,
+            rng: SimRng::new(seed),
+            nodes,
+            links: BTreeMap::new(),
+            cut: BTreeSet::new(),
+            now_ticks: 0,
+            faults: Faults::none(),
+            instant_persist: true,
+            checker: Checker::default(),
+            trace: VecDeque::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    pub fn ids(&self) -> Vec<NodeId> {
+        self.nodes.keys().copied().collect()
+    }
+
+    pub fn node(&self, id: NodeId) -> &SimNode {
+        &self.nodes[&id]
+    }
+
+    pub fn raft(&self, id: NodeId) -> &Raft {
+        self.nodes[&id].raft()
+    }
+
+    pub fn raft_mut(&mut self, id: NodeId) -> &mut Raft {
+        self.nodes.get_mut(&id).expect("known node").raft_mut()
+    }
+
+    fn note(&mut self, s: String) {
+        if self.trace.len() == TRACE_LEN {
+            self.trace.pop_front();
+        }
+        self.trace.push_back(format!("t={} {s}", self.now_ticks));
+    }
+
+    /// Panics with the seed and the recent trace.
+    pub fn fail(&self, why: &str) -> ! {
+        let trace: Vec<&str> = self.trace.iter().map(String::as_str).collect();
+        let mut nodes = String::new();
+        for (id, n) in &self.nodes {
+            match &n.raft {
+                None => nodes.push_str(&format!("  node {id}: down\n")),
+                Some(r) => {
+                    nodes.push_str(&format!(
+                        "  node {id}: {:?} term {} leader {:?} last {} stable {} commit {} applied {} pending persists {}\n",
+                        r.role(), r.term(), r.leader(), r.last_index(), r.stable_index(),
+                        r.commit_index(), n.applied_index(), n.pending_persists.len()
+                    ));
+                    for peer in self.nodes.keys() {
+                        if let Some(p) = r.progress(*peer) {
+                            nodes.push_str(&format!("    progress of {peer}: {p:?}\n"));
+                        }
+                    }
+                }
+            }
+        }
+        panic!(
+            "simulation failed (seed {seed}): {why}\nreplay with RAFT_SIM_SEED={seed}\nnodes:\n{nodes}last steps:\n  {}",
+            trace.join("\n  "),
+            seed = self.seed
+        );
+    }
+
+    fn check(&mut self, r: Result<(), String>) {
+        if let Err(why) = r {
+            self.fail(&why);
+        }
+    }
+
+    // ----- Driving nodes -----
+
+    /// Drains every `Ready` of node `id`, carrying out its actions, and checks the invariants.
+    pub fn process(&mut self, id: NodeId) {
+        let instant = self.instant_persist;
+        loop {
+            let node = self.nodes.get_mut(&id).expect("known node");
+            let Some(raft) = node.raft.as_mut() else {
+                return;
+            };
+            if !raft.has_ready() {
+                break;
+            }
+            let rd = raft.ready();
+            if let Some(p) = &rd.persist {
+                let r = self.checker.wrote(self.nodes[&id].raft(), &p.entries);
+                self.check(r);
+            }
+            let node = self.nodes.get_mut(&id).expect("known node");
+            let mut violations = Vec::new();
+            for e in &rd.committed {
+                if let Err(v) = self.checker.applied(id, e) {
+                    violations.push(v);
+                }
+                if e.kind == EntryKind::Command {
+                    node.applied.push(e.clone());
+                } else {
+                    node.applied.push(Entry {
+                        data: Payload::empty(),
+                        ..e.clone()
+                    });
+                }
+            }
+            let raft = node.raft.as_mut().expect("up");
+            if let Some(last) = rd.committed.last() {
+                raft.handle_applied(last.index);
+            }
+            for ev in &rd.events {
+                match ev {
+                    Event::ReadReady { id: rid, index } => {
+                        if let Err(v) = self.checker.read_ready(id, *rid, *index) {
+                            violations.push(v);
+                        }
+                    }
+                    Event::Rejected {
+                        request: Request::Read(rid),
+                        ..
+                    } => self.checker.read_finished(id, *rid),
+                    _ => {}
+                }
+            }
+            let node = self.nodes.get_mut(&id).expect("known node");
+            node.events.extend(rd.events.iter().cloned());
+            if let Some(p) = rd.persist {
+                if instant {
+                    node.durable.write(&p);
+                    node.raft_mut().handle_persisted(p.id);
+                } else {
+                    node.pending_persists.push_back(p);
+                }
+            }
+            for m in rd.messages {
+                self.enqueue(m);
+            }
+            if let Some(v) = violations.into_iter().next() {
+                self.fail(&v);
+            }
+        }
+        self.observe(id);
+    }
+
+    fn observe(&mut self, id: NodeId) {
+        let before = self.checker.committed_index();
+        let Some(raft) = self.nodes[&id].raft.as_ref() else {
+            return;
+        };
+        let r = self.checker.observe(raft);
+        self.check(r);
+        if self.checker.committed_index() > before {
+            let rafts: Vec<&Raft> = self
+                .nodes
+                .values()
+                .filter_map(|n| n.raft.as_ref())
+                .collect();
+            let r = self.checker.check_leaders_hold_committed(&rafts);
+            self.check(r);
+        }
+    }
+
+    fn enqueue(&mut self, m: Message) {
+        let delay = if self.faults.delay_ticks_max > 0 {
+            self.rng.below(self.faults.delay_ticks_max + 1)
+        } else {
+            0
+        };
+        self.links
+            .entry((m.from, m.to))
+            .or_default()
+            .push_back(InFlight {
+                deliverable_at: self.now_ticks + delay,
+                message: m,
+            });
+    }
+
+    /// Ticks every live node once.
+    pub fn tick(&mut self) {
+        self.now_ticks += 1;
+        for id in self.ids() {
+            if let Some(r) = self.nodes.get_mut(&id).and_then(|n| n.raft.as_mut()) {
+                r.tick();
+            }
+            self.process(id);
+        }
+    }
+
+    /// Ticks one node once, without advancing the others (for scenario tests).
+    pub fn tick_node(&mut self, id: NodeId) {
+        self.raft_mut(id).tick();
+        self.process(id);
+    }
+
+    /// Delivers one message of the link `from -> to` (the oldest, or a random one when
+    /// `reorder`), subject to cuts and fault rates. Returns whether something was taken off.
+    pub fn deliver_one(&mut self, from: NodeId, to: NodeId, reorder: bool) -> bool {
+        let now = self.now_ticks;
+        let Some(q) = self.links.get_mut(&(from, to)) else {
+            return false;
+        };
+        let candidates: Vec<usize> = q
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.deliverable_at <= now)
+            .map(|(i, _)| i)
+            .collect();
+        if candidates.is_empty() {
+            return false;
+        }
+        let pick = if reorder {
+            candidates[self.rng.below(candidates.len() as u64) as usize]
+        } else {
+            candidates[0]
+        };
+        let duplicate = self.rng.chance(self.faults.duplicate);
+        let drop = self.rng.chance(self.faults.drop);
+        let m = if duplicate {
+            q[pick].message.clone()
+        } else {
+            q.remove(pick).expect("index in range").message
+        };
+        if drop || self.cut.contains(&(from, to)) || !self.nodes[&to].is_up() {
+            self.stats.dropped += 1;
+            return true;
+        }
+        self.note(format!("deliver {m:?}"));
+        self.stats.delivered += 1;
+        if let Err(e) = self.raft_mut(to).step(m) {
+            self.fail(&format!("step refused a message from the simulator: {e}"));
+        }
+        self.process(to);
+        true
+    }
+
+    /// Delivers messages in FIFO order on every link until none is left (no faults except cuts).
+    pub fn deliver_all(&mut self) {
+        let mut rounds = 0;
+        loop {
+            rounds += 1;
+            assert!(rounds < 100_000, "message storm");
+            let links: Vec<(NodeId, NodeId)> = self
+                .links
+                .iter()
+                .filter(|(_, q)| !q.is_empty())
+                .map(|(k, _)| *k)
+                .collect();
+            if links.is_empty() {
+                return;
+            }
+            for (from, to) in links {
+                let q = self.links.get_mut(&(from, to)).expect("exists");
+                let Some(f) = q.pop_front() else { continue };
+                if self.cut.contains(&(from, to)) || !self.nodes[&to].is_up() {
+                    continue;
+                }
+                self.note(format!("deliver {:?}", f.message));
+                if let Err(e) = self.raft_mut(to).step(f.message) {
+                    self.fail(&format!("step refused a message: {e}"));
+                }
+                self.process(to);
+            }
+        }
+    }
+
+    /// Messages waiting on the link `from -> to`.
+    pub fn in_flight(&self, from: NodeId, to: NodeId) -> Vec<&Message> {
+        self.links
+            .get(&(from, to))
+            .map(|q| q.iter().map(|f| &f.message).collect())
+            .unwrap_or_default()
+    }
+
+    /// Drops every message in flight.
+    pub fn clear_in_flight(&mut self) {
+        self.links.clear();
+    }
+
+    /// Completes the oldest pending persist of `id`.
+    pub fn complete_persist(&mut self, id: NodeId) -> bool {
+        let node = self.nodes.get_mut(&id).expect("known node");
+        let Some(p) = node.pending_persists.pop_front() else {
+            return false;
+        };
+        node.durable.write(&p);
+        if let Some(r) = node.raft.as_mut() {
+            r.handle_persisted(p.id);
+        }
+        self.process(id);
+        true
+    }
+
+    // ----- Requests -----
+
+    pub fn propose(&mut self, id: NodeId, data: &str) -> Option<u64> {
+        self.stats.proposals += 1;
+        let r = self.raft_mut(id).propose(Payload::from(data)).ok();
+        self.note(format!("propose {data:?} at {id} -> {r:?}"));
+        self.process(id);
+        r
+    }
+
+    pub fn read(&mut self, id: NodeId) -> Option<u64> {
+        let r = self.raft_mut(id).read_index().ok();
+        if let Some(rid) = r {
+            self.checker.read_requested(id, rid);
+        }
+        self.note(format!("read at {id} -> {r:?}"));
+        self.process(id);
+        r
+    }
+
+    // ----- Faults -----
+
+    /// Cuts both directions between `a` and `b`.
+    pub fn cut(&mut self, a: NodeId, b: NodeId) {
+        self.cut.insert((a, b));
+        self.cut.insert((b, a));
+    }
+
+    /// Splits the cluster into `side` and the rest.
+    pub fn partition(&mut self, side: &[NodeId]) {
+        self.note(format!("partition {side:?}"));
+        for a in self.ids() {
+            for b in self.ids() {
+                if side.contains(&a) != side.contains(&b) {
+                    self.cut.insert((a, b));
+                }
+            }
+        }
+    }
+
+    /// Cuts every link to and from `id`.
+    pub fn isolate(&mut self, id: NodeId) {
+        self.partition(&[id]);
+    }
+
+    pub fn heal(&mut self) {
+        self.note("heal".into());
+        self.cut.clear();
+    }
+
+    /// Crashes `id`: everything not acknowledged durable may be lost; a random prefix of the
+    /// pending writes reached the disk before the crash.
+    pub fn crash(&mut self, id: NodeId) {
+        self.stats.crashes += 1;
+        self.note(format!("crash {id}"));
+        let keep = {
+            let n = self.nodes[&id].pending_persists.len() as u64;
+            self.rng.below(n + 1) as usize
+        };
+        let node = self.nodes.get_mut(&id).expect("known node");
+        for p in node
+            .pending_persists
+            .drain(..)
+            .take(keep)
+            .collect::<Vec<_>>()
+        {
+            node.durable.write(&p);
+        }
+        node.raft = None;
+        node.applied.clear();
+        node.events.clear();
+    }
+
+    /// Restarts `id` from its durable state, with an empty state machine.
+    pub fn restart(&mut self, id: NodeId) {
+        self.note(format!("restart {id}"));
+        let fresh_seed = self.rng.next_u64();
+        let node = self.nodes.get_mut(&id).expect("known node");
+        node.config.seed = fresh_seed;
+        let restore = Restore {
+            hard_state: node.durable.hard_state,
+            entries: node.durable.entries.clone(),
+            applied: 0,
+        };
+        node.raft =
+            Some(Raft::restore(node.config.clone(), restore).expect("durable state is valid"));
+        self.checker.restarted(id);
+        self.process(id);
+    }
+
+    // ----- Queries -----
+
+    /// The leader with the highest term among live nodes.
+    pub fn leader(&self) -> Option<NodeId> {
+        self.nodes
+            .values()
+            .filter_map(|n| n.raft.as_ref())
+            .filter(|r| r.role() == Role::Leader)
+            .max_by_key(|r| r.term())
+            .map(|r| r.id())
+    }
+
+    /// Ticks (delivering everything after each tick) until some node leads and a quorum of
+    /// live nodes agrees on it, or `ticks_max` pass.
+    pub fn elect(&mut self, ticks_max: u64) -> Option<NodeId> {
+        for _ in 0..ticks_max {
+            self.tick();
+            self.deliver_all();
+            if let Some(l) = self.leader() {
+                let term = self.raft(l).term();
+                let agree = self
+                    .nodes
+                    .values()
+                    .filter_map(|n| n.raft.as_ref())
+                    .filter(|r| r.term() == term && r.leader() == Some(l))
+                    .count();
+                if agree > self.nodes.len() / 2
+                    && self.raft(l).commit_index() >= self.raft(l).last_index()
+                {
+                    return Some(l);
+                }
+            }
+        }
+        None
+    }
+
+    // ----- Random schedules -----
+
+    /// One random step: mostly ticks and deliveries, sometimes a persist completing, a request,
+    /// or a fault.
+    pub fn random_step(&mut self) {
+        self.stats.steps += 1;
+        let ids = self.ids();
+        let pick = |rng: &mut SimRng| ids[rng.below(ids.len() as u64) as usize];
+        let roll = self.rng.below(1000);
+        match roll {
+            0..=99 => self.tick(),
+            100..=599 => {
+                let now = self.now_ticks;
+                let ready: Vec<(NodeId, NodeId)> = self
+                    .links
+                    .iter()
+                    .filter(|(_, q)| q.iter().any(|f| f.deliverable_at <= now))
+                    .map(|(k, _)| *k)
+                    .collect();
+                if ready.is_empty() {
+                    self.tick();
+                } else {
+                    let (from, to) = ready[self.rng.below(ready.len() as u64) as usize];
+                    let reorder = self.rng.chance(self.faults.reorder);
+                    self.deliver_one(from, to, reorder);
+                }
+            }
+            600..=799 => {
+                let busy: Vec<NodeId> = ids
+                    .iter()
+                    .copied()
+                    .filter(|id| !self.nodes[id].pending_persists.is_empty())
+                    .collect();
+                if !busy.is_empty() {
+                    let id = busy[self.rng.below(busy.len() as u64) as usize];
+                    self.complete_persist(id);
+                }
+            }
+            800..=879 => {
+                let id = pick(&mut self.rng);
+                if self.nodes[&id].is_up() {
+                    let v = format!("v{}", self.stats.proposals);
+                    self.propose(id, &v);
+                }
+            }
+            880..=939 => {
+                let id = pick(&mut self.rng);
+                if self.nodes[&id].is_up() {
+                    self.read(id);
+                }
+            }
+            940..=949 => {
+                let id = pick(&mut self.rng);
+                let target = pick(&mut self.rng);
+                if self.nodes[&id].is_up() {
+                    let r = self.raft_mut(id).transfer_leadership(target);
+                    self.note(format!("transfer {id} -> {target}: {r:?}"));
+                    self.process(id);
+                }
+            }
+            _ => self.random_fault(),
+        }
+    }
+
+    fn random_fault(&mut self) {
+        let ids = self.ids();
+        let id = ids[self.rng.below(ids.len() as u64) as usize];
+        if self.rng.chance(self.faults.crash * 20) {
+            if self.nodes[&id].is_up() {
+                self.crash(id);
+            } else {
+                self.restart(id);
+            }
+        } else if self.rng.chance(self.faults.partition * 20) {
+            if self.cut.is_empty() {
+                let side: Vec<NodeId> = ids
+                    .iter()
+                    .copied()
+                    .filter(|_| self.rng.chance(500))
+                    .collect();
+                self.partition(&side);
+            } else {
+                self.heal();
+            }
+        }
+    }
+
+    /// Removes every fault: heals the network, restarts crashed nodes, completes all pending
+    /// persists and stops injecting faults.
+    pub fn heal_all(&mut self) {
+        self.faults = Faults::none();
+        self.heal();
+        for id in self.ids() {
+            if !self.nodes[&id].is_up() {
+                self.restart(id);
+            }
+        }
+        self.instant_persist = true;
+        for id in self.ids() {
+            while self.complete_persist(id) {}
+        }
+    }
+
+    /// After `heal_all`: within `ticks_max` ticks a leader is elected, accepts a proposal (it may
+    /// refuse while, say, a transfer it started is still running) and that proposal is applied on
+    /// every node. Fails the run otherwise.
+    pub fn check_liveness(&mut self, ticks_max: u64) {
+        let value = format!("liveness-{}", self.seed);
+        // (leader, term) that accepted the proposal. If leadership moves before it commits, the
+        // entry may be legitimately lost, so the new leader is asked again.
+        let mut accepted: Option<(NodeId, u64)> = None;
+        for _ in 0..ticks_max {
+            self.deliver_all();
+            let current = self.leader().map(|l| (l, self.raft(l).term()));
+            if accepted.is_some() && accepted != current {
+                accepted = None;
+            }
+            if let (None, Some((leader, term))) = (accepted, current) {
+                let r = self.raft_mut(leader).propose(Payload::from(value.as_str()));
+                self.note(format!("liveness proposal at {leader}: {r:?}"));
+                if r.is_ok() {
+                    accepted = Some((leader, term));
+                }
+                self.process(leader);
+                self.deliver_all();
+            }
+            let done = self
+                .nodes
+                .values()
+                .all(|n| n.applied.iter().any(|e| *e.data == *value.as_bytes()));
+            if done {
+                return;
+            }
+            self.tick();
+        }
+        self.fail(&format!(
+            "no proposal was committed on every node within {ticks_max} ticks after healing (accepted by: {accepted:?})"
+        ));
+    }
+}
