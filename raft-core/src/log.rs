@@ -125,7 +125,8 @@ impl Log {
     /// those already present, truncates at the first conflict, appends the rest. Returns the
     /// index of the last entry now known to match the leader's log, or `None` when a conflict
     /// would rewrite a committed entry (which a correct leader never asks for).
-    pub(crate) fn merge(&mut self, prev_index: Index, entries: &[Entry]) -> Option<Index> {
+    pub(crate) fn merge(&mut self, prev_index: Index, entries: Vec<Entry>) -> Option<Index> {
+        let last_match = prev_index + entries.len() as Index;
         let mut new_from = entries.len();
         for (i, e) in entries.iter().enumerate() {
             debug_assert_eq!(e.index, prev_index + 1 + i as Index);
@@ -145,10 +146,10 @@ impl Log {
                 }
             }
         }
-        for e in &entries[new_from..] {
-            self.push(e.clone());
+        for e in entries.into_iter().skip(new_from) {
+            self.push(e);
         }
-        Some(prev_index + entries.len() as Index)
+        Some(last_match)
     }
 
     /// Drops every entry from `index` on; none of them may be committed.

@@ -273,10 +273,10 @@ impl Raft {
         leader: NodeId,
         prev_index: Index,
         prev_term: Term,
-        entries: &[Entry],
+        entries: Vec<Entry>,
         leader_commit: Index,
     ) {
-        if !entries_are_contiguous(prev_index, prev_term, entries) {
+        if !entries_are_contiguous(prev_index, prev_term, &entries) {
             // Malformed input: a correct leader never sends this. Refuse it without a reply.
             return;
         }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod checker;
+pub mod harness;
 pub mod rng;
 pub mod sim;
 
