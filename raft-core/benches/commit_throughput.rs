@@ -73,7 +73,9 @@ impl Cluster {
     /// Proposes `batch` entries of `payload` bytes, then runs until all nodes applied them.
     fn round(&mut self, batch: usize, payload: &[u8]) {
         for _ in 0..batch {
-            self.nodes[0].propose(Payload::from(payload)).expect("leader accepts");
+            self.nodes[0]
+                .propose(Payload::from(payload))
+                .expect("leader accepts");
         }
         self.pump();
         let last = self.nodes[0].last_index();

@@ -63,7 +63,9 @@ mod types;
 
 pub use config::{Config, ReadMode};
 pub use error::{ConfigError, RejectReason};
-pub use message::{AppendOutcome, Message, MessageBody, ProposalId, ReadId};
+pub use message::{
+    AppendOutcome, Message, MessageBody, ProposalId, ProposeOutcome, ReadId, ReadOutcome,
+};
 pub use raft::ready::{Event, Request};
 pub use raft::{Persist, PersistId, ProgressView, Raft, Ready, Restore, StepError};
 pub use tracker::ProgressState;

@@ -20,6 +20,10 @@ pub struct Message {
 pub type ProposalId = u64;
 /// Caller-visible id of a read request, assigned by the node that accepted it.
 pub type ReadId = u64;
+/// The leader's answer to one forwarded proposal: its position in the log, or why not.
+pub type ProposeOutcome = Result<(Index, Term), RejectReason>;
+/// The leader's answer to one forwarded read: the index to wait for, or why not.
+pub type ReadOutcome = Result<Index, RejectReason>;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MessageBody {
@@ -61,7 +65,7 @@ pub enum MessageBody {
     },
     /// The leader's answers: each read may be served once the follower has applied its index.
     ReadResponse {
-        outcomes: Vec<(ReadId, Result<Index, RejectReason>)>,
+        outcomes: Vec<(ReadId, ReadOutcome)>,
     },
     /// A follower forwards proposals to the leader.
     Propose {
@@ -69,7 +73,7 @@ pub enum MessageBody {
     },
     /// The leader's answer: where each proposal was appended, or why not.
     ProposeResponse {
-        outcomes: Vec<(ProposalId, Result<(Index, Term), RejectReason>)>,
+        outcomes: Vec<(ProposalId, ProposeOutcome)>,
     },
 }
 

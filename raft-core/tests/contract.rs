@@ -4,8 +4,8 @@
 mod support;
 
 use raft_core::{
-    AppendOutcome, Config, ConfigError, Entry, EntryKind, HardState, Message, MessageBody,
-    Payload, Raft, Restore, Role, StepError,
+    AppendOutcome, Config, ConfigError, Entry, EntryKind, HardState, Message, MessageBody, Payload,
+    Raft, Restore, Role, StepError,
 };
 
 fn config(id: u64, voters: &[u64]) -> Config {
@@ -24,7 +24,12 @@ fn entry(index: u64, term: u64) -> Entry {
 }
 
 fn msg(from: u64, to: u64, term: u64, body: MessageBody) -> Message {
-    Message { from, to, term, body }
+    Message {
+        from,
+        to,
+        term,
+        body,
+    }
 }
 
 #[test]
@@ -38,32 +43,64 @@ fn a_follower_acknowledges_entries_only_after_they_are_persisted() {
     };
     f.step(msg(1, 2, 1, append)).unwrap();
     let rd = f.ready();
-    let persist = rd.persist.expect("the entry and the new term must be persisted");
+    let persist = rd
+        .persist
+        .expect("the entry and the new term must be persisted");
     assert_eq!(persist.entries, vec![entry(1, 1)]);
-    assert!(rd.messages.is_empty(), "the acknowledgement must wait for the persist");
+    assert!(
+        rd.messages.is_empty(),
+        "the acknowledgement must wait for the persist"
+    );
     f.handle_persisted(persist.id);
     let rd = f.ready();
     assert_eq!(
         rd.messages,
-        vec![msg(1, 2, 1, MessageBody::AppendResponse(AppendOutcome::Accepted { match_index: 1 }))]
-            .into_iter()
-            .map(|m| Message { from: 2, to: 1, ..m })
-            .collect::<Vec<_>>()
+        vec![msg(
+            1,
+            2,
+            1,
+            MessageBody::AppendResponse(AppendOutcome::Accepted { match_index: 1 })
+        )]
+        .into_iter()
+        .map(|m| Message {
+            from: 2,
+            to: 1,
+            ..m
+        })
+        .collect::<Vec<_>>()
     );
 }
 
 #[test]
 fn a_vote_is_granted_only_after_it_is_persisted() {
     let mut f = Raft::new(config(2, &[1, 2, 3])).unwrap();
-    let vote = MessageBody::Vote { last_index: 0, last_term: 0, pre_vote: false, transfer: false };
+    let vote = MessageBody::Vote {
+        last_index: 0,
+        last_term: 0,
+        pre_vote: false,
+        transfer: false,
+    };
     f.step(msg(1, 2, 1, vote)).unwrap();
     let rd = f.ready();
     let persist = rd.persist.expect("term and vote must be persisted");
-    assert_eq!(persist.hard_state, Some(HardState { term: 1, vote: Some(1), commit: 0 }));
+    assert_eq!(
+        persist.hard_state,
+        Some(HardState {
+            term: 1,
+            vote: Some(1),
+            commit: 0
+        })
+    );
     assert!(rd.messages.is_empty());
     f.handle_persisted(persist.id);
     let rd = f.ready();
-    assert!(matches!(rd.messages[..], [Message { body: MessageBody::VoteResponse { granted: true, .. }, .. }]));
+    assert!(matches!(
+        rd.messages[..],
+        [Message {
+            body: MessageBody::VoteResponse { granted: true, .. },
+            ..
+        }]
+    ));
 }
 
 #[test]
@@ -77,17 +114,26 @@ fn a_leader_sends_appends_before_its_own_persist_and_counts_itself_only_after() 
     let rd = sim.raft_mut(leader).ready();
     assert!(rd.persist.is_some());
     assert_eq!(
-        rd.messages.iter().filter(|m| matches!(m.body, MessageBody::Append { .. })).count(),
+        rd.messages
+            .iter()
+            .filter(|m| matches!(m.body, MessageBody::Append { .. }))
+            .count(),
         2,
         "appends leave while the leader's own write is still pending"
     );
     // One follower acknowledges: with the leader's own copy not yet durable, that is not a quorum.
     let follower = if leader == 1 { 2 } else { 1 };
     let index = sim.raft(leader).last_index();
-    let ack = msg(follower, leader, sim.raft(leader).term(), MessageBody::AppendResponse(AppendOutcome::Accepted { match_index: index }));
+    let ack = msg(
+        follower,
+        leader,
+        sim.raft(leader).term(),
+        MessageBody::AppendResponse(AppendOutcome::Accepted { match_index: index }),
+    );
     sim.raft_mut(leader).step(ack).unwrap();
     assert_eq!(sim.raft(leader).commit_index(), before);
-    sim.raft_mut(leader).handle_persisted(rd.persist.unwrap().id);
+    sim.raft_mut(leader)
+        .handle_persisted(rd.persist.unwrap().id);
     assert_eq!(sim.raft(leader).commit_index(), index);
 }
 
@@ -112,14 +158,25 @@ fn committed_entries_are_handed_out_once_in_order() {
 #[test]
 fn bad_configurations_are_refused_with_a_reason() {
     let base = Config::new(1, vec![1, 2, 3]);
-    let cases: Vec<(Box<dyn Fn(&mut Config)>, ConfigError)> = vec![
+    type Tune = Box<dyn Fn(&mut Config)>;
+    let cases: Vec<(Tune, ConfigError)> = vec![
         (Box::new(|c| c.id = 0), ConfigError::ZeroId),
         (Box::new(|c| c.voters.clear()), ConfigError::NoVoters),
-        (Box::new(|c| c.voters = vec![1, 1, 2]), ConfigError::BadVoterList),
-        (Box::new(|c| c.heartbeat_interval_ticks = 0), ConfigError::ZeroHeartbeat),
+        (
+            Box::new(|c| c.voters = vec![1, 1, 2]),
+            ConfigError::BadVoterList,
+        ),
+        (
+            Box::new(|c| c.heartbeat_interval_ticks = 0),
+            ConfigError::ZeroHeartbeat,
+        ),
         (
             Box::new(|c| c.election_timeout_ticks_max = c.election_timeout_ticks_min),
-            ConfigError::BadElectionTimeout { min: 10, max: 10, heartbeat: 2 },
+            ConfigError::BadElectionTimeout {
+                min: 10,
+                max: 10,
+                heartbeat: 2,
+            },
         ),
         (
             Box::new(|c| {
@@ -128,7 +185,12 @@ fn bad_configurations_are_refused_with_a_reason() {
             }),
             ConfigError::LeaseWithoutCheckQuorum,
         ),
-        (Box::new(|c| c.inflight_messages_max = 0), ConfigError::ZeroLimit { name: "inflight_messages_max" }),
+        (
+            Box::new(|c| c.inflight_messages_max = 0),
+            ConfigError::ZeroLimit {
+                name: "inflight_messages_max",
+            },
+        ),
     ];
     for (tune, expected) in cases {
         let mut c = base.clone();
@@ -141,12 +203,26 @@ fn bad_configurations_are_refused_with_a_reason() {
 fn inconsistent_restored_state_is_refused() {
     let bad_logs = [vec![entry(2, 1)], vec![entry(1, 2), entry(2, 1)]];
     for entries in bad_logs {
-        let r = Raft::restore(config(1, &[1, 2, 3]), Restore { entries, ..Restore::default() });
+        let r = Raft::restore(
+            config(1, &[1, 2, 3]),
+            Restore {
+                entries,
+                ..Restore::default()
+            },
+        );
         assert!(matches!(r, Err(ConfigError::BadRestore(_))));
     }
     let r = Raft::restore(
         config(1, &[1, 2, 3]),
-        Restore { hard_state: HardState { term: 1, vote: None, commit: 5 }, entries: vec![entry(1, 1)], applied: 0 },
+        Restore {
+            hard_state: HardState {
+                term: 1,
+                vote: None,
+                commit: 5,
+            },
+            entries: vec![entry(1, 1)],
+            applied: 0,
+        },
     );
     assert!(matches!(r, Err(ConfigError::BadRestore(_))));
 }
@@ -154,24 +230,52 @@ fn inconsistent_restored_state_is_refused() {
 #[test]
 fn a_restarted_node_comes_back_with_its_durable_state() {
     let restore = Restore {
-        hard_state: HardState { term: 3, vote: Some(2), commit: 2 },
+        hard_state: HardState {
+            term: 3,
+            vote: Some(2),
+            commit: 2,
+        },
         entries: vec![entry(1, 1), entry(2, 2), entry(3, 3)],
         applied: 1,
     };
     let mut r = Raft::restore(config(1, &[1, 2, 3]), restore).unwrap();
-    assert_eq!((r.role(), r.term(), r.vote(), r.commit_index(), r.last_index()), (Role::Follower, 3, Some(2), 2, 3));
+    assert_eq!(
+        (
+            r.role(),
+            r.term(),
+            r.vote(),
+            r.commit_index(),
+            r.last_index()
+        ),
+        (Role::Follower, 3, Some(2), 2, 3)
+    );
     // Entry 1 was applied before the restart; only entry 2 is handed out again.
     let rd = r.ready();
-    assert_eq!(rd.committed.iter().map(|e| e.index).collect::<Vec<_>>(), vec![2]);
+    assert_eq!(
+        rd.committed.iter().map(|e| e.index).collect::<Vec<_>>(),
+        vec![2]
+    );
 }
 
 #[test]
 fn messages_for_another_node_or_from_itself_are_refused() {
     let mut r = Raft::new(config(1, &[1, 2, 3])).unwrap();
-    let hb = MessageBody::Heartbeat { commit: 0, read_seq: 0 };
-    assert_eq!(r.step(msg(2, 3, 1, hb.clone())), Err(StepError::WrongRecipient { to: 3, this: 1 }));
-    assert_eq!(r.step(msg(1, 1, 1, hb.clone())), Err(StepError::BadSender { from: 1 }));
-    assert_eq!(r.step(msg(0, 1, 1, hb)), Err(StepError::BadSender { from: 0 }));
+    let hb = MessageBody::Heartbeat {
+        commit: 0,
+        read_seq: 0,
+    };
+    assert_eq!(
+        r.step(msg(2, 3, 1, hb.clone())),
+        Err(StepError::WrongRecipient { to: 3, this: 1 })
+    );
+    assert_eq!(
+        r.step(msg(1, 1, 1, hb.clone())),
+        Err(StepError::BadSender { from: 1 })
+    );
+    assert_eq!(
+        r.step(msg(0, 1, 1, hb)),
+        Err(StepError::BadSender { from: 0 })
+    );
 }
 
 #[test]
@@ -186,7 +290,12 @@ fn malformed_appends_are_ignored_without_changing_the_log() {
         vec![entry(5, 1)],
     ];
     for entries in malformed {
-        let append = MessageBody::Append { prev_index: 0, prev_term: 0, entries, commit: 0 };
+        let append = MessageBody::Append {
+            prev_index: 0,
+            prev_term: 0,
+            entries,
+            commit: 0,
+        };
         f.step(msg(1, 2, 1, append)).unwrap();
         let rd = f.ready();
         assert_eq!(f.last_index(), 0);
@@ -197,9 +306,23 @@ fn malformed_appends_are_ignored_without_changing_the_log() {
 #[test]
 fn a_follower_never_takes_a_commit_index_beyond_its_log() {
     let mut f = Raft::new(config(2, &[1, 2, 3])).unwrap();
-    let append = MessageBody::Append { prev_index: 0, prev_term: 0, entries: vec![entry(1, 1)], commit: 100 };
+    let append = MessageBody::Append {
+        prev_index: 0,
+        prev_term: 0,
+        entries: vec![entry(1, 1)],
+        commit: 100,
+    };
     f.step(msg(1, 2, 1, append)).unwrap();
     assert_eq!(f.commit_index(), 1);
-    f.step(msg(1, 2, 1, MessageBody::Heartbeat { commit: 50, read_seq: 1 })).unwrap();
+    f.step(msg(
+        1,
+        2,
+        1,
+        MessageBody::Heartbeat {
+            commit: 50,
+            read_seq: 1,
+        },
+    ))
+    .unwrap();
     assert_eq!(f.commit_index(), 1);
 }

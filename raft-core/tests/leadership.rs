@@ -5,12 +5,6 @@ mod support;
 use raft_core::{Event, MessageBody, RejectReason, Request, Role};
 use support::sim::Sim;
 
-fn elected(n: u64, seed: u64, tune: impl Fn(&mut raft_core::Config)) -> (Sim, u64) {
-    let mut sim = Sim::new(n, seed, tune);
-    let leader = sim.elect(200).expect("a leader");
-    (sim, leader)
-}
-
 fn run(sim: &mut Sim, ticks: u64) {
     for _ in 0..ticks {
         sim.tick();
@@ -20,12 +14,16 @@ fn run(sim: &mut Sim, ticks: u64) {
 
 #[test]
 fn with_pre_vote_a_partitioned_node_does_not_inflate_its_term_or_disrupt_the_leader() {
-    let (mut sim, leader) = elected(3, 1, |c| c.pre_vote = true);
+    let (mut sim, leader) = Sim::elected(3, 1, |c| c.pre_vote = true);
     let term = sim.raft(leader).term();
     let loner = if leader == 3 { 2 } else { 3 };
     sim.isolate(loner);
     run(&mut sim, 100);
-    assert_eq!(sim.raft(loner).term(), term, "pre-votes that fail never raise the term");
+    assert_eq!(
+        sim.raft(loner).term(),
+        term,
+        "pre-votes that fail never raise the term"
+    );
     sim.heal();
     run(&mut sim, 20);
     assert_eq!(sim.leader(), Some(leader));
@@ -34,7 +32,7 @@ fn with_pre_vote_a_partitioned_node_does_not_inflate_its_term_or_disrupt_the_lea
 
 #[test]
 fn without_pre_vote_a_rejoining_node_forces_a_new_term() {
-    let (mut sim, leader) = elected(3, 2, |c| {
+    let (mut sim, leader) = Sim::elected(3, 2, |c| {
         c.pre_vote = false;
         c.check_quorum = false;
     });
@@ -45,12 +43,15 @@ fn without_pre_vote_a_rejoining_node_forces_a_new_term() {
     assert!(sim.raft(loner).term() > term + 1);
     sim.heal();
     run(&mut sim, 60);
-    assert!(sim.raft(sim.leader().unwrap()).term() > term, "the contrast with pre-vote");
+    assert!(
+        sim.raft(sim.leader().unwrap()).term() > term,
+        "the contrast with pre-vote"
+    );
 }
 
 #[test]
 fn with_check_quorum_an_isolated_leader_steps_down() {
-    let (mut sim, leader) = elected(3, 3, |c| c.check_quorum = true);
+    let (mut sim, leader) = Sim::elected(3, 3, |c| c.check_quorum = true);
     sim.isolate(leader);
     run(&mut sim, 25);
     assert_eq!(sim.raft(leader).role(), Role::Follower);
@@ -59,7 +60,7 @@ fn with_check_quorum_an_isolated_leader_steps_down() {
 
 #[test]
 fn with_check_quorum_followers_ignore_votes_while_their_leader_is_alive() {
-    let (mut sim, leader) = elected(3, 4, |c| {
+    let (mut sim, leader) = Sim::elected(3, 4, |c| {
         c.check_quorum = true;
         c.pre_vote = false;
     });
@@ -71,18 +72,30 @@ fn with_check_quorum_followers_ignore_votes_while_their_leader_is_alive() {
         from: candidate,
         to: other,
         term: term + 5,
-        body: MessageBody::Vote { last_index: 100, last_term: term + 4, pre_vote: false, transfer: false },
+        body: MessageBody::Vote {
+            last_index: 100,
+            last_term: term + 4,
+            pre_vote: false,
+            transfer: false,
+        },
     };
     sim.raft_mut(other).step(vote).unwrap();
     sim.process(other);
-    assert_eq!(sim.raft(other).term(), term, "the request is ignored, term unchanged");
-    assert!(sim.in_flight(other, candidate).is_empty(), "and gets no answer");
+    assert_eq!(
+        sim.raft(other).term(),
+        term,
+        "the request is ignored, term unchanged"
+    );
+    assert!(
+        sim.in_flight(other, candidate).is_empty(),
+        "and gets no answer"
+    );
     assert_eq!(sim.raft(other).leader(), Some(leader));
 }
 
 #[test]
 fn leadership_transfer_catches_the_target_up_then_hands_over() {
-    let (mut sim, leader) = elected(3, 5, |_| {});
+    let (mut sim, leader) = Sim::elected(3, 5, |_| {});
     let target = if leader == 3 { 2 } else { 3 };
     // The target misses some entries, then the transfer must catch it up first.
     sim.isolate(target);
@@ -101,12 +114,15 @@ fn leadership_transfer_catches_the_target_up_then_hands_over() {
     run(&mut sim, 5);
     assert_eq!(sim.leader(), Some(target));
     assert_eq!(sim.raft(target).last_index(), sim.raft(leader).last_index());
-    assert!(sim.node(leader).events.contains(&Event::TransferHandedOff { target }));
+    assert!(sim
+        .node(leader)
+        .events
+        .contains(&Event::TransferHandedOff { target }));
 }
 
 #[test]
 fn a_transfer_to_an_unreachable_target_times_out_with_a_rejection() {
-    let (mut sim, leader) = elected(3, 6, |c| c.check_quorum = false);
+    let (mut sim, leader) = Sim::elected(3, 6, |c| c.check_quorum = false);
     let target = if leader == 3 { 2 } else { 3 };
     sim.isolate(target);
     sim.raft_mut(leader).transfer_leadership(target).unwrap();
@@ -122,12 +138,17 @@ fn a_transfer_to_an_unreachable_target_times_out_with_a_rejection() {
 
 #[test]
 fn transfer_requests_that_cannot_work_are_refused() {
-    let (mut sim, leader) = elected(3, 7, |_| {});
+    let (mut sim, leader) = Sim::elected(3, 7, |_| {});
     let follower = if leader == 1 { 2 } else { 1 };
-    assert_eq!(sim.raft_mut(leader).transfer_leadership(9), Err(RejectReason::InvalidTransferTarget { target: 9 }));
+    assert_eq!(
+        sim.raft_mut(leader).transfer_leadership(9),
+        Err(RejectReason::InvalidTransferTarget { target: 9 })
+    );
     assert_eq!(
         sim.raft_mut(follower).transfer_leadership(leader),
-        Err(RejectReason::NotLeader { leader_hint: Some(leader) })
+        Err(RejectReason::NotLeader {
+            leader_hint: Some(leader)
+        })
     );
     let other = 6 - leader - follower;
     sim.raft_mut(leader).transfer_leadership(follower).unwrap();
@@ -143,6 +164,10 @@ fn a_split_vote_resolves_in_a_later_term() {
     let mut sim = Sim::new(5, 8, |c| c.pre_vote = false);
     let leader = sim.elect(400).expect("some election succeeds");
     let term = sim.raft(leader).term();
-    let leaders = sim.ids().into_iter().filter(|&i| sim.raft(i).role() == Role::Leader && sim.raft(i).term() == term).count();
+    let leaders = sim
+        .ids()
+        .into_iter()
+        .filter(|&i| sim.raft(i).role() == Role::Leader && sim.raft(i).term() == term)
+        .count();
     assert_eq!(leaders, 1);
 }

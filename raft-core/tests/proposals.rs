@@ -5,12 +5,6 @@ mod support;
 use raft_core::{Event, MessageBody, Payload, RejectReason, Request};
 use support::sim::Sim;
 
-fn elected(n: u64, seed: u64, tune: impl Fn(&mut raft_core::Config)) -> (Sim, u64) {
-    let mut sim = Sim::new(n, seed, tune);
-    let leader = sim.elect(200).expect("a leader");
-    (sim, leader)
-}
-
 fn follower_of(leader: u64) -> u64 {
     if leader == 1 {
         2
@@ -21,23 +15,31 @@ fn follower_of(leader: u64) -> u64 {
 
 #[test]
 fn a_leader_reports_where_it_appended_a_proposal() {
-    let (mut sim, leader) = elected(3, 1, |_| {});
+    let (mut sim, leader) = Sim::elected(3, 1, |_| {});
     let id = sim.propose(leader, "x").unwrap();
     let index = sim.raft(leader).last_index();
     let term = sim.raft(leader).term();
-    assert!(sim.node(leader).events.contains(&Event::ProposalAppended { id, index, term }));
+    assert!(sim
+        .node(leader)
+        .events
+        .contains(&Event::ProposalAppended { id, index, term }));
 }
 
 #[test]
 fn without_forwarding_a_follower_refuses_with_a_leader_hint() {
-    let (mut sim, leader) = elected(3, 2, |c| c.forward_proposals = false);
+    let (mut sim, leader) = Sim::elected(3, 2, |c| c.forward_proposals = false);
     let f = follower_of(leader);
-    assert_eq!(sim.raft_mut(f).propose("x".into()), Err(RejectReason::NotLeader { leader_hint: Some(leader) }));
+    assert_eq!(
+        sim.raft_mut(f).propose("x".into()),
+        Err(RejectReason::NotLeader {
+            leader_hint: Some(leader)
+        })
+    );
 }
 
 #[test]
 fn a_forwarded_proposal_is_appended_by_the_leader_and_reported_back() {
-    let (mut sim, leader) = elected(3, 3, |c| c.forward_proposals = true);
+    let (mut sim, leader) = Sim::elected(3, 3, |c| c.forward_proposals = true);
     let f = follower_of(leader);
     let id = sim.propose(f, "from-follower").unwrap();
     sim.deliver_all();
@@ -49,12 +51,16 @@ fn a_forwarded_proposal_is_appended_by_the_leader_and_reported_back() {
     assert_eq!(sim.raft(leader).entry_term(index), Some(term));
     sim.tick();
     sim.deliver_all();
-    assert!(sim.node(f).applied.iter().any(|e| e.index == index && &*e.data == b"from-follower"));
+    assert!(sim
+        .node(f)
+        .applied
+        .iter()
+        .any(|e| e.index == index && &*e.data == b"from-follower"));
 }
 
 #[test]
 fn a_forwarded_proposal_whose_leader_changes_is_reported_as_unknown() {
-    let (mut sim, leader) = elected(3, 4, |_| {});
+    let (mut sim, leader) = Sim::elected(3, 4, |_| {});
     let f = follower_of(leader);
     let id = sim.propose(f, "x").unwrap();
     sim.clear_in_flight();
@@ -63,22 +69,31 @@ fn a_forwarded_proposal_whose_leader_changes_is_reported_as_unknown() {
         sim.tick();
         sim.deliver_all();
     }
-    assert!(sim.node(f).events.contains(&Event::ProposalOutcomeUnknown { id }));
+    assert!(sim
+        .node(f)
+        .events
+        .contains(&Event::ProposalOutcomeUnknown { id }));
 }
 
 #[test]
 fn proposals_over_the_size_limit_are_refused() {
-    let (mut sim, leader) = elected(3, 5, |c| c.proposal_bytes_max = 8);
+    let (mut sim, leader) = Sim::elected(3, 5, |c| c.proposal_bytes_max = 8);
     assert_eq!(
         sim.raft_mut(leader).propose(Payload::from(vec![0u8; 9])),
-        Err(RejectReason::ProposalTooLarge { size_bytes: 9, limit_bytes: 8 })
+        Err(RejectReason::ProposalTooLarge {
+            size_bytes: 9,
+            limit_bytes: 8
+        })
     );
-    assert!(sim.raft_mut(leader).propose(Payload::from(vec![0u8; 8])).is_ok());
+    assert!(sim
+        .raft_mut(leader)
+        .propose(Payload::from(vec![0u8; 8]))
+        .is_ok());
 }
 
 #[test]
 fn uncommitted_bytes_are_bounded_at_the_leader() {
-    let (mut sim, leader) = elected(3, 6, |c| c.uncommitted_bytes_max = 200);
+    let (mut sim, leader) = Sim::elected(3, 6, |c| c.uncommitted_bytes_max = 200);
     // Followers are unreachable, so nothing commits and the leader's backlog grows to the limit.
     for id in sim.ids() {
         if id != leader {
@@ -93,7 +108,10 @@ fn uncommitted_bytes_are_bounded_at_the_leader() {
         }
         assert!(accepted < 100);
     };
-    assert_eq!(refusal, RejectReason::UncommittedBytesFull { limit_bytes: 200 });
+    assert_eq!(
+        refusal,
+        RejectReason::UncommittedBytesFull { limit_bytes: 200 }
+    );
     assert!(accepted >= 1);
     // Once the followers are back and the backlog commits, proposals are taken again.
     sim.heal();
@@ -102,21 +120,27 @@ fn uncommitted_bytes_are_bounded_at_the_leader() {
         sim.tick();
         sim.deliver_all();
     }
-    assert!(sim.raft_mut(leader).propose(Payload::from(vec![1u8; 40])).is_ok());
+    assert!(sim
+        .raft_mut(leader)
+        .propose(Payload::from(vec![1u8; 40]))
+        .is_ok());
 }
 
 #[test]
 fn forwarded_proposals_are_bounded_at_the_follower() {
-    let (mut sim, leader) = elected(3, 7, |c| c.pending_proposals_max = 2);
+    let (mut sim, leader) = Sim::elected(3, 7, |c| c.pending_proposals_max = 2);
     let f = follower_of(leader);
     sim.raft_mut(f).propose("a".into()).unwrap();
     sim.raft_mut(f).propose("b".into()).unwrap();
-    assert_eq!(sim.raft_mut(f).propose("c".into()), Err(RejectReason::TooManyPendingProposals { limit: 2 }));
+    assert_eq!(
+        sim.raft_mut(f).propose("c".into()),
+        Err(RejectReason::TooManyPendingProposals { limit: 2 })
+    );
 }
 
 #[test]
 fn appends_respect_the_entry_cap_and_the_inflight_window() {
-    let (mut sim, leader) = elected(3, 8, |c| {
+    let (mut sim, leader) = Sim::elected(3, 8, |c| {
         c.append_entries_max = 3;
         c.inflight_messages_max = 2;
     });
@@ -125,7 +149,9 @@ fn appends_respect_the_entry_cap_and_the_inflight_window() {
     sim.propose(leader, "warm-up");
     sim.deliver_all();
     for i in 0..20 {
-        sim.raft_mut(leader).propose(Payload::from(format!("p{i}").as_str())).unwrap();
+        sim.raft_mut(leader)
+            .propose(Payload::from(format!("p{i}").as_str()))
+            .unwrap();
     }
     sim.process(leader);
     let appends: Vec<usize> = sim
@@ -136,7 +162,11 @@ fn appends_respect_the_entry_cap_and_the_inflight_window() {
             _ => None,
         })
         .collect();
-    assert_eq!(appends, vec![3, 3], "two messages in flight, three entries each");
+    assert_eq!(
+        appends,
+        vec![3, 3],
+        "two messages in flight, three entries each"
+    );
     // As acknowledgements come back the window slides, and everything arrives.
     sim.deliver_all();
     for _ in 0..3 {
@@ -148,13 +178,19 @@ fn appends_respect_the_entry_cap_and_the_inflight_window() {
 
 #[test]
 fn proposals_rejected_at_the_leader_come_back_to_the_forwarding_follower() {
-    let (mut sim, leader) = elected(3, 9, |c| c.uncommitted_bytes_max = 100);
+    let (mut sim, leader) = Sim::elected(3, 9, |c| c.uncommitted_bytes_max = 100);
     let f = follower_of(leader);
     let other = 6 - leader - f;
     // Nothing can commit: the leader reaches only the forwarding follower's requests.
     sim.cut(leader, other);
     sim.cut(f, other);
-    let ids: Vec<u64> = (0..6).map(|i| sim.raft_mut(f).propose(Payload::from(vec![i as u8; 40])).unwrap()).collect();
+    let ids: Vec<u64> = (0..6)
+        .map(|i| {
+            sim.raft_mut(f)
+                .propose(Payload::from(vec![i as u8; 40]))
+                .unwrap()
+        })
+        .collect();
     sim.process(f);
     sim.cut(leader, f);
     let f_to_leader = sim.in_flight(f, leader).len();

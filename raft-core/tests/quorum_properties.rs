@@ -17,7 +17,13 @@ fn naive_committed(voters: &[u64], acked: &BTreeMap<u64, u64>) -> u64 {
     let majority = voters.len() / 2 + 1;
     let candidates = voters.iter().map(|v| acked.get(v).copied().unwrap_or(0));
     candidates
-        .filter(|&c| voters.iter().filter(|v| acked.get(v).copied().unwrap_or(0) >= c).count() >= majority)
+        .filter(|&c| {
+            voters
+                .iter()
+                .filter(|v| acked.get(v).copied().unwrap_or(0) >= c)
+                .count()
+                >= majority
+        })
         .max()
         .unwrap_or(0)
 }
@@ -29,7 +35,10 @@ fn naive_vote(voters: &[u64], votes: &BTreeMap<u64, bool>) -> VoteResult {
         return VoteResult::Won;
     }
     let majority = voters.len() / 2 + 1;
-    let yes = voters.iter().filter(|v| votes.get(v) == Some(&true)).count();
+    let yes = voters
+        .iter()
+        .filter(|v| votes.get(v) == Some(&true))
+        .count();
     let missing = voters.iter().filter(|v| !votes.contains_key(v)).count();
     if yes >= majority {
         VoteResult::Won
@@ -122,18 +131,34 @@ proptest! {
 /// Table cases that read like the definition.
 #[test]
 fn majority_examples() {
-    let cases: &[(&[u64], &[(u64, u64)], u64)] = &[
+    // (voters, (voter, acknowledged index) pairs, expected committed index)
+    type Case<'a> = (&'a [u64], &'a [(u64, u64)], u64);
+    let cases: &[Case] = &[
         (&[1], &[(1, 5)], 5),
         (&[1, 2, 3], &[(1, 5), (2, 3), (3, 1)], 3),
         (&[1, 2, 3], &[(1, 5)], 0),
         (&[1, 2, 3, 4], &[(1, 9), (2, 9), (3, 2), (4, 2)], 2),
-        (&[1, 2, 3, 4, 5], &[(1, 7), (2, 7), (3, 7), (4, 1), (5, 1)], 7),
+        (
+            &[1, 2, 3, 4, 5],
+            &[(1, 7), (2, 7), (3, 7), (4, 1), (5, 1)],
+            7,
+        ),
     ];
     for (voters, acked, expected) in cases {
         let c = MajorityConfig::new(voters.iter().copied());
         let acked: BTreeMap<u64, u64> = acked.iter().copied().collect();
-        assert_eq!(c.committed_index(|id| acked.get(&id).copied()), *expected, "{voters:?} {acked:?}");
+        assert_eq!(
+            c.committed_index(|id| acked.get(&id).copied()),
+            *expected,
+            "{voters:?} {acked:?}"
+        );
     }
-    assert_eq!(MajorityConfig::default().committed_index(|_| None), u64::MAX);
-    assert_eq!(MajorityConfig::default().vote_result(|_| None), VoteResult::Won);
+    assert_eq!(
+        MajorityConfig::default().committed_index(|_| None),
+        u64::MAX
+    );
+    assert_eq!(
+        MajorityConfig::default().vote_result(|_| None),
+        VoteResult::Won
+    );
 }

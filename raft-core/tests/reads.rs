@@ -24,24 +24,25 @@ fn rejected(sim: &Sim, node: u64, request: Request) -> Option<RejectReason> {
     })
 }
 
-fn elected(n: u64, seed: u64, tune: impl Fn(&mut raft_core::Config)) -> (Sim, u64) {
-    let mut sim = Sim::new(n, seed, tune);
-    let leader = sim.elect(200).expect("a leader");
-    (sim, leader)
-}
-
 #[test]
 fn a_leader_read_waits_for_a_quorum_round_then_reports_the_commit_index() {
-    let (mut sim, leader) = elected(3, 1, |_| {});
+    let (mut sim, leader) = Sim::elected(3, 1, |_| {});
     sim.propose(leader, "x");
     sim.deliver_all();
     let commit = sim.raft(leader).commit_index();
     let read = sim.read(leader).unwrap();
-    assert_eq!(read_ready(&sim, leader, read), None, "no answer before the quorum round");
+    assert_eq!(
+        read_ready(&sim, leader, read),
+        None,
+        "no answer before the quorum round"
+    );
     // The round went out as heartbeats carrying a fresh read sequence.
     let followers: Vec<u64> = sim.ids().into_iter().filter(|&i| i != leader).collect();
     for f in &followers {
-        assert!(sim.in_flight(leader, *f).iter().any(|m| matches!(m.body, MessageBody::Heartbeat { .. })));
+        assert!(sim
+            .in_flight(leader, *f)
+            .iter()
+            .any(|m| matches!(m.body, MessageBody::Heartbeat { .. })));
     }
     sim.deliver_all();
     assert_eq!(read_ready(&sim, leader, read), Some(commit));
@@ -49,11 +50,17 @@ fn a_leader_read_waits_for_a_quorum_round_then_reports_the_commit_index() {
 
 #[test]
 fn reads_arriving_together_share_one_round() {
-    let (mut sim, leader) = elected(3, 2, |_| {});
+    let (mut sim, leader) = Sim::elected(3, 2, |_| {});
     let follower = if leader == 1 { 2 } else { 1 };
-    let reads: Vec<u64> = (0..5).map(|_| sim.raft_mut(leader).read_index().unwrap()).collect();
+    let reads: Vec<u64> = (0..5)
+        .map(|_| sim.raft_mut(leader).read_index().unwrap())
+        .collect();
     sim.process(leader);
-    let heartbeats = sim.in_flight(leader, follower).iter().filter(|m| matches!(m.body, MessageBody::Heartbeat { .. })).count();
+    let heartbeats = sim
+        .in_flight(leader, follower)
+        .iter()
+        .filter(|m| matches!(m.body, MessageBody::Heartbeat { .. }))
+        .count();
     assert_eq!(heartbeats, 1);
     for r in &reads {
         sim.checker.read_requested(leader, *r);
@@ -87,50 +94,71 @@ fn a_read_on_a_new_leader_waits_for_its_first_commit_instead_of_being_dropped() 
     sim.deliver_all();
     assert!(sim.raft(leader).commit_index() < sim.raft(leader).last_index());
     assert_eq!(read_ready(&sim, leader, read), None);
-    assert_eq!(rejected(&sim, leader, Request::Read(read)), None, "waiting, not dropped");
+    assert_eq!(
+        rejected(&sim, leader, Request::Read(read)),
+        None,
+        "waiting, not dropped"
+    );
     sim.heal();
     sim.tick();
     sim.deliver_all();
     sim.tick();
     sim.deliver_all();
-    let index = read_ready(&sim, leader, read).expect("served once the leader committed in its term");
+    let index =
+        read_ready(&sim, leader, read).expect("served once the leader committed in its term");
     assert_eq!(index, sim.raft(leader).commit_index());
 }
 
 #[test]
 fn a_follower_read_is_forwarded_and_served_at_the_leaders_index() {
-    let (mut sim, leader) = elected(3, 4, |_| {});
+    let (mut sim, leader) = Sim::elected(3, 4, |_| {});
     let follower = if leader == 1 { 2 } else { 1 };
     sim.propose(leader, "x");
     sim.deliver_all();
     let read = sim.read(follower).unwrap();
-    assert!(sim.in_flight(follower, leader).iter().any(|m| matches!(m.body, MessageBody::ReadRequest { .. })));
+    assert!(sim
+        .in_flight(follower, leader)
+        .iter()
+        .any(|m| matches!(m.body, MessageBody::ReadRequest { .. })));
     sim.deliver_all();
-    assert_eq!(read_ready(&sim, follower, read), Some(sim.raft(leader).commit_index()));
+    assert_eq!(
+        read_ready(&sim, follower, read),
+        Some(sim.raft(leader).commit_index())
+    );
 }
 
 #[test]
 fn a_follower_without_a_leader_refuses_reads() {
     let mut sim = Sim::new(3, 5, |_| {});
-    assert_eq!(sim.raft_mut(1).read_index(), Err(RejectReason::NotLeader { leader_hint: None }));
+    assert_eq!(
+        sim.raft_mut(1).read_index(),
+        Err(RejectReason::NotLeader { leader_hint: None })
+    );
 }
 
 #[test]
 fn pending_reads_are_rejected_when_the_leader_steps_down() {
-    let (mut sim, leader) = elected(3, 6, |c| c.check_quorum = true);
+    let (mut sim, leader) = Sim::elected(3, 6, |c| c.check_quorum = true);
     sim.isolate(leader);
     let read = sim.read(leader).unwrap();
     for _ in 0..30 {
         sim.tick();
         sim.deliver_all();
     }
-    assert_ne!(sim.raft(leader).role(), Role::Leader, "check-quorum deposed the isolated leader");
-    assert!(matches!(rejected(&sim, leader, Request::Read(read)), Some(RejectReason::LeadershipLost { .. })));
+    assert_ne!(
+        sim.raft(leader).role(),
+        Role::Leader,
+        "check-quorum deposed the isolated leader"
+    );
+    assert!(matches!(
+        rejected(&sim, leader, Request::Read(read)),
+        Some(RejectReason::LeadershipLost { .. })
+    ));
 }
 
 #[test]
 fn forwarded_reads_are_rejected_when_the_leader_changes() {
-    let (mut sim, leader) = elected(3, 7, |_| {});
+    let (mut sim, leader) = Sim::elected(3, 7, |_| {});
     let follower = if leader == 1 { 2 } else { 1 };
     let read = sim.read(follower).unwrap();
     sim.clear_in_flight();
@@ -147,16 +175,19 @@ fn forwarded_reads_are_rejected_when_the_leader_changes() {
 
 #[test]
 fn the_read_queue_is_bounded() {
-    let (mut sim, leader) = elected(3, 8, |c| c.pending_reads_max = 3);
+    let (mut sim, leader) = Sim::elected(3, 8, |c| c.pending_reads_max = 3);
     for _ in 0..3 {
         sim.raft_mut(leader).read_index().unwrap();
     }
-    assert_eq!(sim.raft_mut(leader).read_index(), Err(RejectReason::TooManyPendingReads { limit: 3 }));
+    assert_eq!(
+        sim.raft_mut(leader).read_index(),
+        Err(RejectReason::TooManyPendingReads { limit: 3 })
+    );
 }
 
 #[test]
 fn a_lease_read_is_served_without_a_round_while_the_lease_holds() {
-    let (mut sim, leader) = elected(3, 9, |c| {
+    let (mut sim, leader) = Sim::elected(3, 9, |c| {
         c.read_mode = ReadMode::Lease;
         c.check_quorum = true;
     });
@@ -165,7 +196,10 @@ fn a_lease_read_is_served_without_a_round_while_the_lease_holds() {
     sim.tick();
     sim.deliver_all();
     let read = sim.read(leader).unwrap();
-    assert!(read_ready(&sim, leader, read).is_some(), "served at once from the lease");
+    assert!(
+        read_ready(&sim, leader, read).is_some(),
+        "served at once from the lease"
+    );
     // Cut off from everyone, the lease runs out and reads fall back to a round that cannot
     // complete.
     sim.isolate(leader);

@@ -8,7 +8,7 @@
 use super::ready::{Event, Request};
 use super::Raft;
 use crate::error::RejectReason;
-use crate::message::{Message, MessageBody, ProposalId, ReadId};
+use crate::message::{Message, MessageBody, ProposalId, ProposeOutcome, ReadId};
 use crate::types::Payload;
 
 impl Raft {
@@ -113,10 +113,7 @@ impl Raft {
         }
     }
 
-    fn accept_forwarded_proposal(
-        &mut self,
-        data: Payload,
-    ) -> Result<(crate::types::Index, crate::types::Term), RejectReason> {
+    fn accept_forwarded_proposal(&mut self, data: Payload) -> ProposeOutcome {
         let size_bytes = data.len() as u64;
         if size_bytes > self.cfg.proposal_bytes_max {
             return Err(RejectReason::ProposalTooLarge {

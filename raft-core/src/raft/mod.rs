@@ -527,11 +527,7 @@ impl Raft {
                 self.log.commit_to(commit);
                 self.send(m.from, MessageBody::HeartbeatResponse { read_seq });
             }
-            MessageBody::TimeoutNow => {
-                if self.is_voter() {
-                    self.campaign(true);
-                }
-            }
+            MessageBody::TimeoutNow if self.is_voter() => self.campaign(true),
             // Answers to requests of an earlier role; nothing to do with them now.
             _ => {}
         }

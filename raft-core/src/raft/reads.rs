@@ -12,7 +12,7 @@ use super::ready::{Event, Request};
 use super::{LeaderState, Raft, RoleState};
 use crate::config::ReadMode;
 use crate::error::RejectReason;
-use crate::message::{MessageBody, ReadId};
+use crate::message::{MessageBody, ReadId, ReadOutcome};
 use crate::types::{Index, NodeId};
 
 /// How many recent rounds remember their start tick, for the lease. A round older than these
@@ -33,7 +33,7 @@ pub(super) struct LeaderReads {
     /// `(seq, tick it started)` of recent rounds, oldest first.
     round_ticks: VecDeque<(u64, u64)>,
     /// Answers for reads forwarded by followers, sent at the next `ready`.
-    answers: Vec<(NodeId, ReadId, Result<Index, RejectReason>)>,
+    answers: Vec<(NodeId, ReadId, ReadOutcome)>,
 }
 
 #[derive(Debug)]
@@ -45,6 +45,17 @@ struct PendingRead {
 }
 
 impl LeaderReads {
+    /// Queues a read at `index` for the next round (one started after now).
+    fn await_next_round(&mut self, origin: NodeId, id: ReadId, index: Index) {
+        self.awaiting_round.push_back(PendingRead {
+            seq: self.read_seq + 1,
+            index,
+            origin,
+            id,
+        });
+        self.round_wanted = true;
+    }
+
     fn len(&self) -> usize {
         self.awaiting_commit.len() + self.awaiting_round.len()
     }
@@ -83,13 +94,7 @@ impl Raft {
         } else if lease_valid && ls.transfer.is_none() {
             deliver(me, &mut self.events, reads, origin, id, Ok(commit));
         } else {
-            reads.awaiting_round.push_back(PendingRead {
-                seq: reads.read_seq + 1,
-                index: commit,
-                origin,
-                id,
-            });
-            reads.round_wanted = true;
+            reads.await_next_round(origin, id, commit);
         }
         Ok(())
     }
@@ -102,13 +107,7 @@ impl Raft {
         };
         let reads = &mut ls.reads;
         while let Some((origin, id)) = reads.awaiting_commit.pop_front() {
-            reads.awaiting_round.push_back(PendingRead {
-                seq: reads.read_seq + 1,
-                index: commit,
-                origin,
-                id,
-            });
-            reads.round_wanted = true;
+            reads.await_next_round(origin, id, commit);
         }
     }
 
@@ -205,10 +204,7 @@ impl Raft {
         self.send_read_answers(answers);
     }
 
-    fn send_read_answers(
-        &mut self,
-        mut answers: Vec<(NodeId, ReadId, Result<Index, RejectReason>)>,
-    ) {
+    fn send_read_answers(&mut self, mut answers: Vec<(NodeId, ReadId, ReadOutcome)>) {
         answers.sort_by_key(|(origin, _, _)| *origin);
         let mut i = 0;
         while i < answers.len() {
@@ -230,7 +226,7 @@ fn deliver(
     reads: &mut LeaderReads,
     origin: NodeId,
     id: ReadId,
-    outcome: Result<Index, RejectReason>,
+    outcome: ReadOutcome,
 ) {
     if origin == me {
         events.push(match outcome {

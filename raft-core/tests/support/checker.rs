@@ -16,8 +16,10 @@ pub struct Checker {
     leaders: BTreeMap<Term, NodeId>,
     /// (index, term) -> (payload, term of the previous entry), for every entry any node wrote.
     written: HashMap<(Index, Term), (Payload, Term)>,
-    /// Entries known committed, by index - 1.
-    committed: Vec<(Term, Payload)>,
+    /// Entries known committed, by index - 1: the entry's term, its payload, and the term of the
+    /// node that first saw it committed (an upper bound on the term it was committed in: every
+    /// leader of a later term must hold it).
+    committed: Vec<(Term, Payload, Term)>,
     /// Entries applied, by index - 1 (the first node to apply an index sets it).
     applied: Vec<(Term, Payload)>,
     last_commit: BTreeMap<NodeId, Index>,
@@ -36,7 +38,7 @@ impl Checker {
     }
 
     pub fn committed_term(&self, index: Index) -> Option<Term> {
-        self.committed.get(index as usize - 1).map(|(t, _)| *t)
+        self.committed.get(index as usize - 1).map(|(t, _, _)| *t)
     }
 
     /// A node restarted: its commit index may legitimately start lower.
@@ -108,7 +110,7 @@ impl Checker {
                 .get(&(index, term))
                 .ok_or_else(|| format!("node {id} committed ({index}, {term}) nobody wrote"))?
                 .clone();
-            self.record_committed(index, term, data)?;
+            self.record_committed(index, term, data, raft.term())?;
         }
         Ok(())
     }
@@ -118,6 +120,7 @@ impl Checker {
         index: Index,
         term: Term,
         data: Payload,
+        seen_in: Term,
     ) -> Result<(), Violation> {
         let i = index as usize - 1;
         if i < self.committed.len() {
@@ -134,15 +137,15 @@ impl Checker {
             // are committed; fill the gap from what was written with matching terms later.
             return Ok(());
         }
-        self.committed.push((term, data));
+        self.committed.push((term, data, seen_in));
         Ok(())
     }
 
-    /// A node that just became leader must hold every committed entry.
+    /// A leader must hold every entry committed in an earlier term.
     fn check_leader_complete(&self, raft: &Raft) -> Result<(), Violation> {
-        for (i, (term, _)) in self.committed.iter().enumerate() {
+        for (i, (term, _, seen_in)) in self.committed.iter().enumerate() {
             let index = i as Index + 1;
-            if *term < raft.term() && raft.entry_term(index) != Some(*term) {
+            if *seen_in < raft.term() && raft.entry_term(index) != Some(*term) {
                 return Err(format!(
                     "Leader Completeness: node {} leads term {} without committed entry ({index}, {term})",
                     raft.id(),

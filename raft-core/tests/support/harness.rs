@@ -39,12 +39,25 @@ pub fn node_with(id: NodeId, voters: &[NodeId], tune: impl FnOnce(&mut Config)) 
 
 /// A node restarting from `hard_state` and a log whose entry `i + 1` has term `log_terms[i]`.
 pub fn restored(id: NodeId, voters: &[NodeId], hard_state: HardState, log_terms: &[Term]) -> Raft {
+    restored_with(id, voters, hard_state, log_terms, |_| {})
+}
+
+/// A restarting node whose paper configuration `tune` adjusts.
+pub fn restored_with(
+    id: NodeId,
+    voters: &[NodeId],
+    hard_state: HardState,
+    log_terms: &[Term],
+    tune: impl FnOnce(&mut Config),
+) -> Raft {
+    let mut cfg = paper_config(id, voters);
+    tune(&mut cfg);
     let restore = Restore {
         hard_state,
         entries: log_of(log_terms),
         applied: 0,
     };
-    Raft::restore(paper_config(id, voters), restore).expect("valid restore")
+    Raft::restore(cfg, restore).expect("valid restore")
 }
 
 /// A hard state in `term` with no vote and nothing committed.
@@ -139,7 +152,12 @@ pub fn pre_vote_response(granted: bool) -> MessageBody {
     }
 }
 
-pub fn append(prev_index: Index, prev_term: Term, entries: Vec<Entry>, commit: Index) -> MessageBody {
+pub fn append(
+    prev_index: Index,
+    prev_term: Term,
+    entries: Vec<Entry>,
+    commit: Index,
+) -> MessageBody {
     MessageBody::Append {
         prev_index,
         prev_term,
@@ -149,7 +167,10 @@ pub fn append(prev_index: Index, prev_term: Term, entries: Vec<Entry>, commit: I
 }
 
 pub fn heartbeat(commit: Index) -> MessageBody {
-    MessageBody::Heartbeat { commit, read_seq: 0 }
+    MessageBody::Heartbeat {
+        commit,
+        read_seq: 0,
+    }
 }
 
 pub fn accepted(match_index: Index) -> MessageBody {
@@ -225,11 +246,15 @@ pub fn time_out(raft: &mut Raft) {
 }
 
 /// Times `raft` out and lets every other voter grant its pre-vote (if it runs one) and its vote,
-/// so that it becomes leader; then drains it.
-pub fn win_election(raft: &mut Raft) {
+/// so that it becomes leader; then drains it and returns what the new leader sent and wrote.
+pub fn win_election(raft: &mut Raft) -> Drained {
     time_out(raft);
     drain(raft);
-    let peers: Vec<NodeId> = raft.voters().into_iter().filter(|p| *p != raft.id()).collect();
+    let peers: Vec<NodeId> = raft
+        .voters()
+        .into_iter()
+        .filter(|p| *p != raft.id())
+        .collect();
     if raft.role() == Role::PreCandidate {
         let asked = raft.term() + 1;
         for p in &peers {
@@ -241,8 +266,9 @@ pub fn win_election(raft: &mut Raft) {
         let term = raft.term();
         recv(raft, *p, term, vote_response(true));
     }
-    drain(raft);
+    let out = drain(raft);
     assert_eq!(raft.role(), Role::Leader, "node {} won", raft.id());
+    out
 }
 
 /// A leader of a brand-new cluster, in term 1, whose first appends are still unanswered.

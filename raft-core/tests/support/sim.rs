@@ -167,6 +167,15 @@ impl Sim {
         }
     }
 
+    /// A cluster of `n` nodes that has elected a leader (instant storage, no faults).
+    pub fn elected(n: u64, seed: u64, tune: impl Fn(&mut Config)) -> (Sim, NodeId) {
+        let mut sim = Sim::new(n, seed, tune);
+        let Some(leader) = sim.elect(400) else {
+            sim.fail("no leader elected in a healthy cluster");
+        };
+        (sim, leader)
+    }
+
     pub fn ids(&self) -> Vec<NodeId> {
         self.nodes.keys().copied().collect()
     }
