@@ -45,8 +45,8 @@ fn after_one_round(voters: &[NodeId], granted: &[NodeId], refused: &[NodeId]) ->
     raft
 }
 
-/// Asks a follower of term 1 that has already answered nothing for its vote, and returns whether
-/// it granted it (the answer is read off the message it sends back).
+/// Sends `raft` a vote request from `candidate` in `term`, and returns whether the vote was
+/// granted, as read off the answer `raft` sends back.
 fn asks_for_vote(raft: &mut Raft, candidate: NodeId, term: Term, request: MessageBody) -> bool {
     recv(raft, candidate, term, request);
     let out = drain(raft);
@@ -54,6 +54,17 @@ fn asks_for_vote(raft: &mut Raft, candidate: NodeId, term: Term, request: Messag
         [MessageBody::VoteResponse { granted, .. }] => *granted,
         ref other => panic!("expected one vote response, got {other:?}"),
     }
+}
+
+/// What a node shows of its election state: role, term, vote, known leader and log.
+fn visible_state(raft: &Raft) -> (Role, Term, Option<NodeId>, Option<NodeId>, Vec<Term>) {
+    (
+        raft.role(),
+        raft.term(),
+        raft.vote(),
+        raft.leader(),
+        terms_of(raft),
+    )
 }
 
 // ----- 5.1: terms -----
@@ -125,13 +136,10 @@ fn stale_term_messages_are_rejected_without_effect() {
     ];
     for role in [Role::Follower, Role::Candidate, Role::Leader] {
         for (kind, body) in &stale {
-            // A node of term 4 with one entry; candidates and leaders move to term 5 by running.
-            let mut raft = restored(
-                1,
-                &V3,
-                at_term(if role == Role::Follower { 5 } else { 4 }),
-                &[1],
-            );
+            // Every node ends up in term 5 with one entry: a follower restarts there, while
+            // candidates and leaders restart in term 4 and get to term 5 by running.
+            let start = if role == Role::Follower { 5 } else { 4 };
+            let mut raft = restored(1, &V3, at_term(start), &[1]);
             match role {
                 Role::Candidate => time_out(&mut raft),
                 Role::Leader => {
@@ -140,24 +148,12 @@ fn stale_term_messages_are_rejected_without_effect() {
                 _ => {}
             }
             drain(&mut raft);
-            let before = (
-                raft.role(),
-                raft.term(),
-                raft.vote(),
-                raft.leader(),
-                terms_of(&raft),
-            );
             assert_eq!(raft.term(), 5);
+            let before = visible_state(&raft);
 
             recv(&mut raft, 2, 3, body.clone());
             let out = drain(&mut raft);
-            let after = (
-                raft.role(),
-                raft.term(),
-                raft.vote(),
-                raft.leader(),
-                terms_of(&raft),
-            );
+            let after = visible_state(&raft);
             assert_eq!(after, before, "a {role:?} receiving a stale {kind}");
             assert_eq!(out.messages, [], "a {role:?} answering a stale {kind}");
         }
@@ -213,6 +209,22 @@ fn leader_sends_heartbeats_every_heartbeat_interval() {
 }
 
 #[test]
+fn follower_stays_follower_while_it_hears_from_a_leader() {
+    // Paper 5.2: a server remains a follower as long as it receives valid messages from a leader;
+    // each one restarts its election timer. Silence for a whole timeout ends that.
+    let mut raft = node(1, &V3);
+    for tick in 1..=100 {
+        raft.tick();
+        if tick % 5 == 0 {
+            recv(&mut raft, 2, 1, heartbeat(0));
+        }
+    }
+    assert_eq!((raft.role(), raft.leader()), (Role::Follower, Some(2)));
+    time_out(&mut raft);
+    assert_eq!((raft.role(), raft.term()), (Role::Candidate, 2));
+}
+
+#[test]
 fn follower_times_out_into_a_candidate_of_the_next_term() {
     // Paper 5.2: a follower that hears nothing for its election timeout increments its term,
     // votes for itself and asks every other server for its vote.
@@ -227,13 +239,7 @@ fn follower_times_out_into_a_candidate_of_the_next_term() {
         (Role::Candidate, 1, Some(1))
     );
     let sent = drain(&mut raft).messages;
-    assert_eq!(
-        sent,
-        [
-            msg(1, 2, 1, vote_request(0, 0)),
-            msg(1, 3, 1, vote_request(0, 0))
-        ]
-    );
+    assert_eq!(sent, [2, 3].map(|to| msg(1, to, 1, vote_request(0, 0))));
 }
 
 #[test]
@@ -257,6 +263,22 @@ fn candidate_asks_for_votes_only_once_its_own_vote_is_durable() {
 }
 
 #[test]
+fn candidate_counts_its_own_vote_only_once_it_is_durable() {
+    // For the same reason the candidate's own vote counts only once it is on disk. A cluster of
+    // one shows it: its own vote is a majority, yet it leads only after the persist completes.
+    let mut raft = node(1, &[1]);
+    time_out(&mut raft);
+    assert_eq!(raft.role(), Role::Candidate);
+    let persist = raft
+        .ready()
+        .persist
+        .expect("the new term and vote must be persisted");
+    assert_eq!(raft.role(), Role::Candidate, "the vote is not durable yet");
+    raft.handle_persisted(persist.id);
+    assert_eq!((raft.role(), raft.term()), (Role::Leader, 1));
+}
+
+#[test]
 fn follower_with_pre_vote_first_becomes_a_pre_candidate_at_the_same_term() {
     // With pre-vote (thesis 9.6) the timed-out follower only asks whether it could win in the
     // next term, without raising its own term; a majority of yeses starts the real election.
@@ -267,13 +289,7 @@ fn follower_with_pre_vote_first_becomes_a_pre_candidate_at_the_same_term() {
         (Role::PreCandidate, 0, None)
     );
     let sent = drain(&mut raft).messages;
-    assert_eq!(
-        sent,
-        [
-            msg(1, 2, 1, pre_vote_request(0, 0)),
-            msg(1, 3, 1, pre_vote_request(0, 0))
-        ]
-    );
+    assert_eq!(sent, [2, 3].map(|to| msg(1, to, 1, pre_vote_request(0, 0))));
 
     recv(&mut raft, 2, 1, pre_vote_response(true));
     assert_eq!(
@@ -281,13 +297,7 @@ fn follower_with_pre_vote_first_becomes_a_pre_candidate_at_the_same_term() {
         (Role::Candidate, 1, Some(1))
     );
     let sent = drain(&mut raft).messages;
-    assert_eq!(
-        sent,
-        [
-            msg(1, 2, 1, vote_request(0, 0)),
-            msg(1, 3, 1, vote_request(0, 0))
-        ]
-    );
+    assert_eq!(sent, [2, 3].map(|to| msg(1, to, 1, vote_request(0, 0))));
 }
 
 #[test]
@@ -302,21 +312,11 @@ fn split_vote_leads_to_a_new_election_in_a_higher_term() {
         (raft.role(), raft.term(), raft.vote()),
         (Role::Candidate, 2, Some(1))
     );
-    let asked: Vec<(NodeId, Term)> = drain(&mut raft)
-        .messages
-        .iter()
-        .filter(|m| {
-            matches!(
-                m.body,
-                MessageBody::Vote {
-                    pre_vote: false,
-                    ..
-                }
-            )
-        })
-        .map(|m| (m.to, m.term))
-        .collect();
-    assert_eq!(asked, [(2, 2), (3, 2), (4, 2), (5, 2)]);
+    let sent = drain(&mut raft).messages;
+    assert_eq!(
+        sent,
+        [2, 3, 4, 5].map(|to| msg(1, to, 2, vote_request(0, 0)))
+    );
 }
 
 #[test]

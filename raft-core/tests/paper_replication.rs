@@ -7,7 +7,7 @@
 
 mod support;
 
-use raft_core::{Entry, EntryKind, MessageBody, NodeId, Payload, Role, Term};
+use raft_core::{Entry, EntryKind, MessageBody, NodeId, Payload, Raft, Role, Term};
 use support::harness::*;
 use support::sim::Sim;
 
@@ -19,6 +19,13 @@ fn command(index: u64, term: Term, data: &str) -> Entry {
         kind: EntryKind::Command,
         data: Payload::from(data),
     }
+}
+
+/// Proposes `data` on a leader, which always takes it here.
+fn propose(leader: &mut Raft, data: &str) {
+    leader
+        .propose(Payload::from(data))
+        .expect("a leader takes proposals");
 }
 
 /// The empty entry a new leader appends at once (its term's first entry).
@@ -39,8 +46,7 @@ fn leader_replicates_a_proposal_to_every_follower_at_once() {
     // It does not wait for its own disk: the appends leave in the same `Ready` as the request to
     // persist the entry (thesis 10.2.1).
     let mut raft = established_leader(1, &V3);
-    raft.propose(Payload::from("x"))
-        .expect("a leader takes proposals");
+    propose(&mut raft, "x");
     let rd = raft.ready();
     let x = command(2, 1, "x");
     let expected = [2, 3].map(|to| msg(1, to, 1, append(1, 1, vec![x.clone()], 1)));
@@ -56,8 +62,7 @@ fn leader_commits_an_entry_once_a_majority_stores_it() {
     // Paper 5.3: an entry is committed once the leader that created it has replicated it on a
     // majority. In a cluster of five that is the leader and two followers.
     let mut raft = established_leader(1, &V5);
-    raft.propose(Payload::from("x"))
-        .expect("a leader takes proposals");
+    propose(&mut raft, "x");
     drain(&mut raft);
 
     recv(&mut raft, 2, 1, accepted(2));
@@ -76,8 +81,7 @@ fn leader_counts_its_own_copy_only_once_it_is_durable() {
     // Committed means durable on a majority, so the leader's own copy counts only after the
     // caller acknowledged writing it: with one follower's copy, the entry waits for that write.
     let mut raft = established_leader(1, &V3);
-    raft.propose(Payload::from("x"))
-        .expect("a leader takes proposals");
+    propose(&mut raft, "x");
     let persist = raft.ready().persist.expect("the leader persists its copy");
 
     recv(&mut raft, 2, 1, accepted(2));
@@ -95,8 +99,7 @@ fn committing_an_entry_commits_every_entry_before_it() {
     // Paper 5.3: committing an entry also commits all preceding entries in the leader's log.
     let mut raft = established_leader(1, &V3);
     for data in ["a", "b", "c"] {
-        raft.propose(Payload::from(data))
-            .expect("a leader takes proposals");
+        propose(&mut raft, data);
         drain(&mut raft);
     }
     assert_eq!(raft.commit_index(), 1);
@@ -126,6 +129,21 @@ fn follower_learns_the_commit_index_from_the_leader_and_applies_in_order() {
     recv(&mut raft, 2, 1, heartbeat(3));
     assert_eq!(drain(&mut raft).committed_indexes(), [3]);
     assert_eq!((raft.commit_index(), raft.applied_index()), (3, 3));
+}
+
+#[test]
+fn follower_commits_no_further_than_the_entries_the_append_vouches_for() {
+    // Paper 5.3 (Figure 2): a follower sets its commit index to min(leaderCommit, index of the
+    // last new entry). Entries past the append may be left over from an older leader and differ
+    // from the committed ones, so the follower with [1, 1, 2, 2] must not commit 3 and 4 on the
+    // word of a leader of term 3 that has only confirmed index 1.
+    let mut raft = restored(1, &V3, at_term(2), &[1, 1, 2, 2]);
+    recv(&mut raft, 2, 3, append(1, 1, vec![], 4));
+    assert_eq!(raft.commit_index(), 1);
+
+    // Once the leader has replaced index 3, the follower commits up to there.
+    recv(&mut raft, 2, 3, append(2, 1, entries_from(3, &[3]), 4));
+    assert_eq!((terms_of(&raft), raft.commit_index()), (vec![1, 1, 3], 3));
 }
 
 #[test]
