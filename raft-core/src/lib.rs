@@ -45,6 +45,46 @@
 //! Nothing the caller asks for is dropped silently: every proposal and read ends in an event (or
 //! is refused by the call itself), including when leadership changes under it.
 //!
+//! # Example
+//!
+//! A one-node cluster driven by the loop above, with "storage" that is durable at once:
+//!
+//! ```
+//! use raft_core::{Config, EntryKind, Event, Raft, Role};
+//!
+//! let mut node = Raft::new(Config::new(1, vec![1])).unwrap();
+//! let mut applied = Vec::new();
+//! let mut drive = |node: &mut Raft, applied: &mut Vec<Vec<u8>>| {
+//!     while node.has_ready() {
+//!         let ready = node.ready();
+//!         assert!(ready.messages.is_empty(), "no peers to talk to");
+//!         if let Some(persist) = ready.persist {
+//!             // Write persist.hard_state and persist.entries durably here.
+//!             node.handle_persisted(persist.id);
+//!         }
+//!         for entry in &ready.committed {
+//!             if entry.kind == EntryKind::Command {
+//!                 applied.push(entry.data.to_vec());
+//!             }
+//!         }
+//!         if let Some(last) = ready.committed.last() {
+//!             node.handle_applied(last.index);
+//!         }
+//!     }
+//! };
+//! while node.role() != Role::Leader {
+//!     node.tick();
+//!     drive(&mut node, &mut applied);
+//! }
+//! node.propose("hello".into()).unwrap();
+//! drive(&mut node, &mut applied);
+//! assert_eq!(applied, vec![b"hello".to_vec()]);
+//!
+//! let read = node.read_index().unwrap();
+//! let ready = node.ready();
+//! assert!(ready.events.contains(&Event::ReadReady { id: read, index: node.commit_index() }));
+//! ```
+//!
 //! # What the core keeps in memory
 //!
 //! The whole log since the last compaction point, so it can send entries to followers without
