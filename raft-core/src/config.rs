@@ -24,7 +24,9 @@ pub enum ReadMode {
 pub struct Config {
     /// This node's id (non-zero).
     pub id: NodeId,
-    /// The voters of the cluster, this node included.
+    /// The voters of a new cluster, this node included. Used only when the node starts with no
+    /// membership in its restored state; empty for a node that will join an existing cluster
+    /// (it waits to be added and learns the membership from the leader).
     pub voters: Vec<NodeId>,
     /// A follower that hears nothing from a leader for a random number of ticks in
     /// `[election_timeout_ticks_min, election_timeout_ticks_max)` starts an election.
@@ -65,6 +67,13 @@ pub struct Config {
     pub inflight_persists_max: usize,
     /// Most committed-entry bytes handed out for applying in one `Ready` (at least one entry).
     pub apply_batch_bytes_max: u64,
+    /// Entries kept in memory below a snapshot's index when compacting, so a slightly lagging
+    /// follower still gets entries instead of a whole snapshot.
+    pub compaction_tail_entries: u64,
+    /// Size of one snapshot chunk sent to a follower.
+    pub snapshot_chunk_bytes: u64,
+    /// Largest snapshot a follower accepts from a leader.
+    pub snapshot_bytes_max: u64,
     /// Seed for the node's randomness: election timeouts, and the start of the ids it gives
     /// proposals and reads. Two runs with the same seed and inputs produce the same outputs.
     /// Use a different seed every time a node starts (for example from the OS's entropy):
@@ -97,6 +106,9 @@ impl Config {
             pending_proposals_max: 65_536,
             inflight_persists_max: 64,
             apply_batch_bytes_max: 16 << 20,
+            compaction_tail_entries: 1024,
+            snapshot_chunk_bytes: 1 << 20,
+            snapshot_bytes_max: 8 << 30,
             seed: id,
         }
     }
@@ -105,9 +117,6 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.id == 0 {
             return Err(ConfigError::ZeroId);
-        }
-        if self.voters.is_empty() {
-            return Err(ConfigError::NoVoters);
         }
         let mut sorted = self.voters.clone();
         sorted.sort_unstable();
@@ -138,7 +147,7 @@ impl Config {
                 });
             }
         }
-        let limits: [(&'static str, u64); 10] = [
+        let limits: [(&'static str, u64); 12] = [
             ("append_entries_max", self.append_entries_max as u64),
             ("append_bytes_max", self.append_bytes_max),
             ("inflight_messages_max", self.inflight_messages_max as u64),
@@ -149,6 +158,8 @@ impl Config {
             ("pending_proposals_max", self.pending_proposals_max as u64),
             ("inflight_persists_max", self.inflight_persists_max as u64),
             ("apply_batch_bytes_max", self.apply_batch_bytes_max),
+            ("snapshot_chunk_bytes", self.snapshot_chunk_bytes),
+            ("snapshot_bytes_max", self.snapshot_bytes_max),
         ];
         for (name, value) in limits {
             if value == 0 {

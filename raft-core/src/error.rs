@@ -27,6 +27,24 @@ pub enum RejectReason {
     InvalidTransferTarget { target: NodeId },
     #[error("node {target} did not take over leadership within an election timeout")]
     TransferTimedOut { target: NodeId },
+    #[error("a membership change is still pending; wait until it commits")]
+    MembershipChangePending,
+    #[error("the cluster is in a joint membership; only leaving it is allowed now")]
+    AlreadyJoint,
+    #[error("the cluster is not in a joint membership")]
+    NotJoint,
+    #[error("the change cannot apply to node {node} in the current membership")]
+    InvalidMembershipChange { node: NodeId },
+    #[error("the change would leave no voters")]
+    NoVotersLeft,
+    #[error(
+        "learner {node} is not caught up with the leader yet (matched {matched}, need {needed})"
+    )]
+    LearnerNotCaughtUp {
+        node: NodeId,
+        matched: u64,
+        needed: u64,
+    },
 }
 
 /// A configuration the core cannot run with.
@@ -34,8 +52,6 @@ pub enum RejectReason {
 pub enum ConfigError {
     #[error("node id 0 is reserved; ids start at 1")]
     ZeroId,
-    #[error("the voter list is empty")]
-    NoVoters,
     #[error("the voter list contains id 0 or a duplicate")]
     BadVoterList,
     #[error("heartbeat interval must be at least 1 tick")]
@@ -56,4 +72,13 @@ pub enum ConfigError {
     ZeroLimit { name: &'static str },
     #[error("restored state is inconsistent: {0}")]
     BadRestore(&'static str),
+}
+
+/// Why a snapshot handed to [`Raft::compact`](crate::Raft::compact) was refused.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum CompactError {
+    #[error("snapshot index {index} is beyond the applied index {applied}")]
+    NotApplied { index: u64, applied: u64 },
+    #[error("snapshot index {index} is not newer than the current snapshot at {current}")]
+    NotNewer { index: u64, current: u64 },
 }

@@ -94,6 +94,7 @@
 mod config;
 mod error;
 mod log;
+mod membership;
 mod message;
 pub mod quorum;
 mod raft;
@@ -102,7 +103,8 @@ mod tracker;
 mod types;
 
 pub use config::{Config, ReadMode};
-pub use error::{ConfigError, RejectReason};
+pub use error::{CompactError, ConfigError, RejectReason};
+pub use membership::{ChangeStep, Membership, MembershipChange};
 pub use message::{
     AppendOutcome, Message, MessageBody, ProposalId, ProposeOutcome, ReadId, ReadOutcome,
 };
@@ -110,5 +112,6 @@ pub use raft::ready::{Event, Request};
 pub use raft::{Persist, PersistId, ProgressView, Raft, Ready, Restore, StepError};
 pub use tracker::ProgressState;
 pub use types::{
-    Entry, EntryKind, HardState, Index, NodeId, Payload, Role, Term, ENTRY_OVERHEAD_BYTES,
+    Entry, EntryKind, HardState, Index, NodeId, Payload, Role, Snapshot, SnapshotMeta, Term,
+    ENTRY_OVERHEAD_BYTES,
 };

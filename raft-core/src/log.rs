@@ -6,7 +6,8 @@
 
 use std::collections::VecDeque;
 
-use crate::types::{Entry, Index, Term};
+use crate::membership::Membership;
+use crate::types::{Entry, EntryKind, Index, Snapshot, Term};
 
 #[derive(Clone, Debug)]
 pub(crate) struct Log {
@@ -23,26 +24,60 @@ pub(crate) struct Log {
     apply_cursor: Index,
     /// Entries up to here were applied (acknowledged by the caller).
     applied: Index,
+    /// The membership in force at `prev_index` (from the snapshot, or the initial one), then
+    /// every membership entry in the log, oldest first. The last one is in force: a node uses the
+    /// newest membership in its log, committed or not (Raft thesis 4.1), and falls back to the
+    /// one before when a conflicting suffix is truncated.
+    memberships: VecDeque<(Index, Membership)>,
+    /// Counts changes to `memberships`, so the node knows when to follow them.
+    membership_epoch: u64,
+    /// A snapshot received from the leader that replaced the log, not yet handed out to persist.
+    snapshot_to_persist: Option<Snapshot>,
+    /// The same snapshot, to hand to the state machine once durable and before later entries.
+    snapshot_to_restore: Option<Snapshot>,
 }
 
 impl Log {
-    /// A log restored from durable state: `entries` must be contiguous and start at index 1.
-    pub(crate) fn restore(entries: Vec<Entry>, commit: Index, applied: Index) -> Log {
-        let last = entries.last().map_or(0, |e| e.index);
+    /// A log restored from durable state: `entries` must be contiguous and follow
+    /// (`prev_index`, `prev_term`), the point of the snapshot the caller restored (0, 0 without).
+    pub(crate) fn restore(
+        prev_index: Index,
+        prev_term: Term,
+        base_membership: Membership,
+        entries: Vec<Entry>,
+        commit: Index,
+        applied: Index,
+    ) -> Log {
+        let last = prev_index + entries.len() as Index;
+        let commit = commit.clamp(prev_index, last);
+        let applied = applied.clamp(prev_index, commit);
         let mut log = Log {
-            prev_index: 0,
-            prev_term: 0,
-            entries: entries.into(),
-            commit: commit.min(last),
+            prev_index,
+            prev_term,
+            entries: VecDeque::with_capacity(entries.len()),
+            commit,
             stable: last,
             persist_cursor: last,
-            apply_cursor: 0,
-            applied: 0,
+            apply_cursor: applied,
+            applied,
+            memberships: VecDeque::from([(prev_index, base_membership)]),
+            membership_epoch: 0,
+            snapshot_to_persist: None,
+            snapshot_to_restore: None,
         };
-        let applied = applied.min(log.commit);
-        log.apply_cursor = applied;
-        log.applied = applied;
+        for e in entries {
+            log.push(e);
+        }
         log
+    }
+
+    pub(crate) fn prev_index(&self) -> Index {
+        self.prev_index
+    }
+
+    /// Entries held in memory.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
     }
 
     pub(crate) fn last_index(&self) -> Index {
@@ -118,7 +153,48 @@ impl Log {
             entry.term >= self.last_term(),
             "log terms must not decrease"
         );
+        if let EntryKind::Membership(m) = &entry.kind {
+            self.memberships.push_back((entry.index, (**m).clone()));
+            self.membership_epoch += 1;
+        }
         self.entries.push_back(entry);
+    }
+
+    /// The membership in force: the newest in the log.
+    pub(crate) fn membership(&self) -> &Membership {
+        &self
+            .memberships
+            .back()
+            .expect("a base membership is always there")
+            .1
+    }
+
+    /// The index of the entry holding the membership in force (the snapshot's index for the base).
+    pub(crate) fn membership_index(&self) -> Index {
+        self.memberships
+            .back()
+            .expect("a base membership is always there")
+            .0
+    }
+
+    /// The membership in force at `index`.
+    pub(crate) fn membership_at(&self, index: Index) -> &Membership {
+        &self
+            .memberships
+            .iter()
+            .rev()
+            .find(|(i, _)| *i <= index)
+            .unwrap_or_else(|| self.memberships.front().expect("base"))
+            .1
+    }
+
+    pub(crate) fn membership_epoch(&self) -> u64 {
+        self.membership_epoch
+    }
+
+    /// Whether a membership entry is in the log but not committed yet.
+    pub(crate) fn has_pending_membership(&self) -> bool {
+        self.membership_index() > self.commit
     }
 
     /// Merges entries received from a leader after a matching (`prev_index`, `prev_term`): skips
@@ -158,6 +234,11 @@ impl Log {
         assert!(index > self.prev_index);
         self.entries
             .truncate((index - self.prev_index - 1) as usize);
+        if self.membership_index() >= index {
+            // The base membership sits at or below `prev_index`, so it always stays.
+            self.memberships.retain(|(i, _)| *i < index);
+            self.membership_epoch += 1;
+        }
         self.stable = self.stable.min(index - 1);
         self.persist_cursor = self.persist_cursor.min(index - 1);
     }
@@ -187,16 +268,17 @@ impl Log {
         }
     }
 
-    /// The entries not yet handed out for persisting, and marks them handed out.
-    pub(crate) fn take_unpersisted(&mut self) -> Vec<Entry> {
+    /// The snapshot and entries not yet handed out for persisting, and marks them handed out.
+    pub(crate) fn take_unpersisted(&mut self) -> (Option<Snapshot>, Vec<Entry>) {
+        let snapshot = self.snapshot_to_persist.take();
         let from = self.persist_cursor + 1;
         let (entries, _) = self.slice(from, usize::MAX, u64::MAX);
         self.persist_cursor = self.last_index();
-        entries
+        (snapshot, entries)
     }
 
     pub(crate) fn has_unpersisted(&self) -> bool {
-        self.persist_cursor < self.last_index()
+        self.persist_cursor < self.last_index() || self.snapshot_to_persist.is_some()
     }
 
     /// The caller made the log durable up to (`index`, `term`). Ignored when the log has since
@@ -213,6 +295,9 @@ impl Log {
     /// Committed, durable entries not yet handed out for applying, up to `bytes_max` (at least
     /// one), and marks them handed out.
     pub(crate) fn take_committed(&mut self, bytes_max: u64) -> Vec<Entry> {
+        if self.snapshot_to_restore.is_some() {
+            return Vec::new();
+        }
         let hi = self.commit.min(self.stable);
         if hi <= self.apply_cursor {
             return Vec::new();
@@ -226,7 +311,64 @@ impl Log {
     }
 
     pub(crate) fn has_committed_to_apply(&self) -> bool {
-        self.commit.min(self.stable) > self.apply_cursor
+        self.snapshot_to_restore
+            .as_ref()
+            .map_or(self.commit.min(self.stable) > self.apply_cursor, |s| {
+                self.stable >= s.meta.index
+            })
+    }
+
+    /// The received snapshot for the state machine, once it is durable; entries after it are
+    /// handed out only after it.
+    pub(crate) fn take_snapshot_to_restore(&mut self) -> Option<Snapshot> {
+        let ready = self
+            .snapshot_to_restore
+            .as_ref()
+            .is_some_and(|s| self.stable >= s.meta.index);
+        if !ready {
+            return None;
+        }
+        let snapshot = self.snapshot_to_restore.take()?;
+        // Restoring the state machine from the snapshot applies everything up to its index.
+        self.apply_cursor = snapshot.meta.index;
+        self.applied = snapshot.meta.index;
+        Some(snapshot)
+    }
+
+    /// Forgets the entries up to `index` (already applied and covered by a snapshot).
+    pub(crate) fn compact_to(&mut self, index: Index) {
+        let index = index.min(self.applied).min(self.stable);
+        if index <= self.prev_index {
+            return;
+        }
+        let term = self.term(index).expect("compaction point is in the log");
+        let drop = (index - self.prev_index) as usize;
+        self.entries.drain(..drop);
+        self.prev_index = index;
+        self.prev_term = term;
+        // Keep the membership in force at the new base, and every later one.
+        while self.memberships.get(1).is_some_and(|(i, _)| *i <= index) {
+            self.memberships.pop_front();
+        }
+    }
+
+    /// Replaces the whole log with a snapshot received from the leader.
+    pub(crate) fn install_snapshot(&mut self, snapshot: Snapshot) {
+        let (index, term) = (snapshot.meta.index, snapshot.meta.term);
+        assert!(
+            index > self.commit,
+            "a snapshot must be newer than the commit index"
+        );
+        self.entries.clear();
+        self.memberships = VecDeque::from([(index, snapshot.meta.membership.clone())]);
+        self.membership_epoch += 1;
+        self.prev_index = index;
+        self.prev_term = term;
+        self.commit = index;
+        self.stable = self.stable.min(index - 1);
+        self.persist_cursor = index;
+        self.snapshot_to_persist = Some(snapshot.clone());
+        self.snapshot_to_restore = Some(snapshot);
     }
 
     pub(crate) fn applied_to(&mut self, index: Index) {

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::RejectReason;
-use crate::types::{Entry, Index, NodeId, Payload, Term};
+use crate::types::{Entry, Index, NodeId, Payload, SnapshotMeta, Term};
 
 /// A message from one node to another.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,6 +59,20 @@ pub enum MessageBody {
     },
     /// Leadership transfer: start an election now.
     TimeoutNow,
+    /// Bytes `offset..offset + data.len()` of the leader's snapshot, `total_bytes` long.
+    InstallSnapshot {
+        meta: SnapshotMeta,
+        offset: u64,
+        total_bytes: u64,
+        data: Payload,
+    },
+    /// The follower holds the snapshot at `index` up to byte `next_offset` and wants the rest.
+    /// (Once it holds all of it and has made it durable, it answers with an accepting
+    /// `AppendResponse` instead.)
+    SnapshotResponse {
+        index: Index,
+        next_offset: u64,
+    },
     /// A follower forwards reads to the leader.
     ReadRequest {
         ids: Vec<ReadId>,

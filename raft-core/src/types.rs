@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::membership::Membership;
+
 /// A node's identity. `0` is never a valid id.
 pub type NodeId = u64;
 /// A Raft term. Terms start at 0 and never decrease on a node.
@@ -111,13 +113,15 @@ impl<'de> Deserialize<'de> for Payload {
 }
 
 /// What an entry carries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum EntryKind {
     /// The empty entry a new leader appends at once, so that it can commit in its own term.
     /// The state machine skips it.
     Blank,
     /// A command proposed by a client, for the state machine.
     Command,
+    /// A new membership, in force once this entry commits. The state machine skips it.
+    Membership(Box<Membership>),
 }
 
 /// One log entry.
@@ -157,4 +161,19 @@ pub enum Role {
     PreCandidate,
     Candidate,
     Leader,
+}
+
+/// Where a snapshot stands in the log, and the membership in force there.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotMeta {
+    pub index: Index,
+    pub term: Term,
+    pub membership: Membership,
+}
+
+/// A snapshot: the state machine's state after applying every entry up to `meta.index`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub meta: SnapshotMeta,
+    pub data: Payload,
 }

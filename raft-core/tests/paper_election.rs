@@ -123,8 +123,8 @@ fn higher_term_message_makes_every_role_a_follower_of_that_term() {
 fn stale_term_messages_are_rejected_without_effect() {
     // Paper 5.1: a request with a stale term is rejected. Whatever the role, a message from term
     // 3 reaching a node of term 5 changes neither its term, role, vote, leader nor log, and a
-    // stale vote grant does not count towards an election. (In the paper's configuration the
-    // core drops them silently; the stale sender learns the new term from the new leader.)
+    // stale vote grant does not count towards an election. A stale append or heartbeat is
+    // answered with the current term (so its sender steps down); nothing else is answered.
     let stale = [
         (
             "append with entries",
@@ -155,15 +155,24 @@ fn stale_term_messages_are_rejected_without_effect() {
             let out = drain(&mut raft);
             let after = visible_state(&raft);
             assert_eq!(after, before, "a {role:?} receiving a stale {kind}");
-            assert_eq!(out.messages, [], "a {role:?} answering a stale {kind}");
+            let expected = match kind {
+                &"append with entries" | &"heartbeat" => {
+                    vec![msg(1, 2, 5, MessageBody::HeartbeatResponse { read_seq: 0 })]
+                }
+                _ => vec![],
+            };
+            assert_eq!(
+                out.messages, expected,
+                "a {role:?} answering a stale {kind}"
+            );
         }
     }
 }
 
 #[test]
-fn stale_leader_is_told_the_newer_term_when_check_quorum_is_on() {
-    // With check-quorum (or pre-vote) a deposed leader cannot learn of the new term by being
-    // outvoted, so a follower answers its stale append with a message of the current term...
+fn stale_leader_is_told_the_newer_term() {
+    // A deposed leader may never be outvoted (pre-vote and check-quorum stop it from raising
+    // the term), so a follower answers its stale append with a message of the current term...
     let mut follower = restored_with(1, &V3, at_term(5), &[], |c| c.check_quorum = true);
     recv(&mut follower, 2, 3, append(0, 0, vec![], 0));
     let reply = drain(&mut follower).messages;

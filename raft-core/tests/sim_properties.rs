@@ -1,7 +1,10 @@
 //! Property tests over random schedules: 3- and 5-node clusters under drops, duplicates, delays,
-//! reordering, partitions, crashes and slow storage. The simulator checks the safety invariants
-//! (see `support/checker.rs`) after every step; after the faults heal, a leader must be elected
-//! and commit a new proposal everywhere within a bounded number of ticks.
+//! reordering, partitions, crashes and slow storage, with snapshots and log compaction, and with
+//! random membership changes (growing, shrinking, learners joining and being promoted, the leader
+//! replacing itself). The simulator checks the safety invariants (see `support/checker.rs`) after
+//! every step, including that every node's state at an index is the same whether it replayed the
+//! log or restored a snapshot; after the faults heal, a leader must be elected and commit a new
+//! proposal on every member within a bounded number of ticks.
 //!
 //! `RAFT_PROPTEST_CASES` sets the number of schedules (default 256); `RAFT_SIM_SEED` replays one.
 
@@ -18,6 +21,8 @@ struct Profile {
     check_quorum: bool,
     lease: bool,
     small_windows: bool,
+    snapshots: bool,
+    membership: bool,
 }
 
 fn tune(p: Profile) -> impl Fn(&mut Config) {
@@ -39,10 +44,16 @@ fn tune(p: Profile) -> impl Fn(&mut Config) {
 const STEPS: u64 = 6000;
 const LIVENESS_TICKS: u64 = 400;
 
+/// Spare nodes that membership changes can add.
+const SPARES: u64 = 2;
+
 fn run(seed: u64, p: Profile) -> Sim {
-    let mut sim = Sim::new(p.nodes, seed, tune(p));
+    let spares = if p.membership { SPARES } else { 0 };
+    let mut sim = Sim::with_spares(p.nodes, spares, seed, tune(p));
     sim.instant_persist = false;
     sim.faults = Faults::harsh();
+    sim.snapshot_every = p.snapshots.then_some(10);
+    sim.membership_changes = p.membership;
     for _ in 0..STEPS {
         sim.random_step();
     }
@@ -52,22 +63,15 @@ fn run(seed: u64, p: Profile) -> Sim {
 }
 
 fn profile() -> impl Strategy<Value = Profile> {
-    (
-        prop_oneof![Just(3u64), Just(5u64)],
-        any::<bool>(),
-        any::<bool>(),
-        any::<bool>(),
-        any::<bool>(),
-    )
-        .prop_map(
-            |(nodes, pre_vote, check_quorum, lease, small_windows)| Profile {
-                nodes,
-                pre_vote,
-                check_quorum,
-                lease,
-                small_windows,
-            },
-        )
+    (prop_oneof![Just(3u64), Just(5u64)], any::<[bool; 6]>()).prop_map(|(nodes, b)| Profile {
+        nodes,
+        pre_vote: b[0],
+        check_quorum: b[1],
+        lease: b[2],
+        small_windows: b[3],
+        snapshots: b[4],
+        membership: b[5],
+    })
 }
 
 proptest! {
@@ -94,13 +98,15 @@ fn replay() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(7);
     for nodes in [3, 5] {
-        for bits in 0..16u8 {
+        for bits in 0..64u8 {
             let p = Profile {
                 nodes,
                 pre_vote: bits & 1 != 0,
                 check_quorum: bits & 2 != 0,
                 lease: bits & 4 != 0,
                 small_windows: bits & 8 != 0,
+                snapshots: bits & 16 != 0,
+                membership: bits & 32 != 0,
             };
             let sim = run(seed, p);
             assert!(sim.checker.entries_applied > 0, "{p:?}");

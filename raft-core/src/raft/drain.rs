@@ -61,7 +61,7 @@ impl Raft {
         if (critical_pending || hs != emitted)
             && self.persist.inflight.len() < self.cfg.inflight_persists_max
         {
-            let entries = self.log.take_unpersisted();
+            let (snapshot, entries) = self.log.take_unpersisted();
             let id = self.persist.next_id;
             self.persist.next_id += 1;
             if critical_pending {
@@ -78,6 +78,7 @@ impl Raft {
             ready.persist = Some(Persist {
                 id,
                 hard_state,
+                snapshot,
                 entries,
             });
         }
@@ -89,6 +90,7 @@ impl Raft {
             }
         }
 
+        ready.snapshot = self.log.take_snapshot_to_restore();
         ready.committed = self.log.take_committed(self.cfg.apply_batch_bytes_max);
 
         let now = (self.role(), self.term, self.leader);

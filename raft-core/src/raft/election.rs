@@ -181,15 +181,17 @@ impl Raft {
             data: Payload::empty(),
         };
         self.append_to_own_log(blank);
+        // A joint membership left behind by the previous leader is left by this one.
+        self.maybe_leave_joint();
         self.maybe_commit();
     }
 
-    /// The id of every voter but this node.
+    /// Every member but this node, learners included: everyone the leader replicates to.
     pub(super) fn peers(&self) -> Vec<NodeId> {
         self.tracker
-            .config()
-            .voter_ids()
-            .into_iter()
+            .members()
+            .iter()
+            .copied()
             .filter(|id| *id != self.id)
             .collect()
     }

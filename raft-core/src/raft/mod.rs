@@ -4,9 +4,11 @@
 mod drain;
 mod election;
 mod forward;
+mod members;
 mod reads;
 pub(crate) mod ready;
 mod replication;
+mod snapshot;
 mod transfer;
 
 use std::collections::BTreeMap;
@@ -14,14 +16,15 @@ use std::collections::BTreeMap;
 use crate::config::Config;
 use crate::error::{ConfigError, RejectReason};
 use crate::log::Log;
+use crate::membership::Membership;
 use crate::message::{Message, MessageBody, ProposalId, ReadId};
-use crate::quorum::JointConfig;
 use crate::rng::Rng;
 use crate::tracker::{ProgressState, Tracker};
-use crate::types::{Entry, HardState, Index, NodeId, Payload, Role, Term};
+use crate::types::{Entry, HardState, Index, NodeId, Payload, Role, Snapshot, SnapshotMeta, Term};
 
 use reads::LeaderReads;
 use ready::{Event, Outgoing, PersistQueue};
+use snapshot::IncomingSnapshot;
 
 pub use ready::{Persist, PersistId, Ready};
 
@@ -29,9 +32,13 @@ pub use ready::{Persist, PersistId, Ready};
 #[derive(Clone, Debug, Default)]
 pub struct Restore {
     pub hard_state: HardState,
-    /// The whole log, contiguous from index 1.
+    /// The newest durable snapshot, if any. The caller restores its state machine from it before
+    /// starting the node.
+    pub snapshot: Option<Snapshot>,
+    /// The log after the snapshot (from index 1 without one), contiguous.
     pub entries: Vec<Entry>,
-    /// The index the caller's state machine has already applied (0 for one rebuilt from the log).
+    /// The index the caller's state machine has already applied: at least the snapshot's index,
+    /// and 0 for a state machine rebuilt from the log.
     pub applied: Index,
 }
 
@@ -113,6 +120,12 @@ pub struct Raft {
     next_request_id: u64,
     /// The (role, term, leader) last reported in a `RoleChanged` event.
     reported: (Role, Term, Option<NodeId>),
+    /// The log's membership epoch the tracker was last set from.
+    membership_epoch: u64,
+    /// The newest snapshot, kept to send to followers that need compacted entries.
+    snapshot: Option<Snapshot>,
+    /// A snapshot being received from the leader.
+    incoming_snapshot: Option<IncomingSnapshot>,
 }
 
 impl Raft {
@@ -127,17 +140,33 @@ impl Raft {
         check_restore(&restore)?;
         let Restore {
             mut hard_state,
+            snapshot,
             entries,
             applied,
         } = restore;
-        let last_term = entries.last().map_or(0, |e| e.term);
+        let (prev_index, prev_term) = snapshot
+            .as_ref()
+            .map_or((0, 0), |s| (s.meta.index, s.meta.term));
+        let last_term = entries.last().map_or(prev_term, |e| e.term);
         // A hard state written before the entries of its term is tolerated by taking the larger.
         if last_term > hard_state.term {
             hard_state.term = last_term;
             hard_state.vote = None;
         }
-        let log = Log::restore(entries, hard_state.commit, applied);
-        let tracker = Tracker::new(JointConfig::simple(cfg.voters.iter().copied()));
+        let base_membership = match &snapshot {
+            Some(s) => s.meta.membership.clone(),
+            None => Membership::with_voters(cfg.voters.iter().copied()),
+        };
+        let log = Log::restore(
+            prev_index,
+            prev_term,
+            base_membership,
+            entries,
+            hard_state.commit,
+            applied,
+        );
+        let tracker = Tracker::new(log.membership());
+        let membership_epoch = log.membership_epoch();
         let mut raft = Raft {
             id: cfg.id,
             rng: Rng::new(cfg.seed),
@@ -157,6 +186,9 @@ impl Raft {
             forwarded: Forwarded::default(),
             next_request_id: 1,
             reported: (Role::Follower, hard_state.term, None),
+            membership_epoch,
+            snapshot,
+            incoming_snapshot: None,
             cfg,
         };
         raft.reset_election_timer();
@@ -236,9 +268,29 @@ impl Raft {
         &self.cfg
     }
 
-    /// The voters of the current configuration.
-    pub fn voters(&self) -> Vec<NodeId> {
-        self.tracker.config().voter_ids()
+    /// The membership in force: the newest in the log, committed or not.
+    pub fn membership(&self) -> &Membership {
+        self.log.membership()
+    }
+
+    /// Whether the membership in force has committed.
+    pub fn membership_committed(&self) -> bool {
+        !self.log.has_pending_membership()
+    }
+
+    /// Where the newest snapshot stands, if the node has one.
+    pub fn snapshot_meta(&self) -> Option<&SnapshotMeta> {
+        self.snapshot.as_ref().map(|s| &s.meta)
+    }
+
+    /// How many entries the node holds in memory.
+    pub fn log_len(&self) -> usize {
+        self.log.len()
+    }
+
+    /// The first index still held in memory.
+    pub fn first_index(&self) -> Index {
+        self.log.prev_index() + 1
     }
 
     /// The leader's view of `peer` (`None` on a non-leader or for an unknown peer).
@@ -421,11 +473,11 @@ impl Raft {
     /// A message from an older term: tell a stale leader or pre-candidate the news, drop the rest.
     fn answer_stale(&mut self, m: &Message) {
         match m.body {
-            MessageBody::Append { .. } | MessageBody::Heartbeat { .. }
-                if self.cfg.check_quorum || self.cfg.pre_vote =>
-            {
-                // Without this, a leader cut off and back again would never learn it was deposed
-                // (pre-vote and check-quorum stop it from raising the term itself).
+            MessageBody::Append { .. } | MessageBody::Heartbeat { .. } => {
+                // Paper 5.1: the stale leader learns the newer term and steps down. Without this
+                // a leader would never reach a node that moved to a higher term but cannot
+                // campaign (a new voter still holding an old membership, say), nor learn it was
+                // deposed while pre-vote and check-quorum stop it from raising the term itself.
                 self.send(m.from, MessageBody::HeartbeatResponse { read_seq: 0 });
             }
             MessageBody::Vote { pre_vote: true, .. } => {
@@ -479,7 +531,22 @@ impl Raft {
     }
 
     fn is_voter(&self) -> bool {
-        self.tracker.config().contains(self.id)
+        self.log.membership().is_voter(self.id)
+    }
+
+    /// Whether this node may start an election: it votes in the newest membership in its log,
+    /// or, while that one is uncommitted, in the committed one before it. (A node whose log holds
+    /// an uncommitted change removing it may have the most complete log of all; it may lead until
+    /// the change commits, then steps down, as the Raft thesis allows in 4.2.2.)
+    fn can_campaign(&self) -> bool {
+        self.is_voter()
+            || (self.log.has_pending_membership()
+                && self.log.membership_at(self.log.commit()).is_voter(self.id))
+    }
+
+    /// Advances a follower's commit index.
+    fn commit_to(&mut self, index: Index) -> bool {
+        self.log.commit_to(index)
     }
 
     fn take_request_id(&mut self) -> u64 {
@@ -505,7 +572,8 @@ impl Raft {
     fn tick_non_leader(&mut self) {
         self.election_elapsed_ticks += 1;
         self.expire_forwarded();
-        if self.election_elapsed_ticks >= self.randomized_election_timeout_ticks && self.is_voter()
+        if self.election_elapsed_ticks >= self.randomized_election_timeout_ticks
+            && self.can_campaign()
         {
             self.campaign(false);
         }
@@ -524,10 +592,19 @@ impl Raft {
             }
             MessageBody::Heartbeat { commit, read_seq } => {
                 self.heard_from_leader(m.from);
-                self.log.commit_to(commit);
+                self.commit_to(commit);
                 self.send(m.from, MessageBody::HeartbeatResponse { read_seq });
             }
-            MessageBody::TimeoutNow if self.is_voter() => self.campaign(true),
+            MessageBody::TimeoutNow if self.can_campaign() => self.campaign(true),
+            MessageBody::InstallSnapshot {
+                meta,
+                offset,
+                total_bytes,
+                data,
+            } => {
+                self.heard_from_leader(m.from);
+                self.handle_snapshot_chunk(m.from, meta, offset, total_bytes, data);
+            }
             // Answers to requests of an earlier role; nothing to do with them now.
             _ => {}
         }
@@ -540,11 +617,14 @@ impl Raft {
 }
 
 fn check_restore(r: &Restore) -> Result<(), ConfigError> {
-    let mut prev_term = 0;
+    let (prev_index, mut prev_term) = r
+        .snapshot
+        .as_ref()
+        .map_or((0, 0), |s| (s.meta.index, s.meta.term));
     for (i, e) in r.entries.iter().enumerate() {
-        if e.index != i as Index + 1 {
+        if e.index != prev_index + i as Index + 1 {
             return Err(ConfigError::BadRestore(
-                "entries are not contiguous from index 1",
+                "entries do not follow the snapshot (or index 0) one by one",
             ));
         }
         if e.term < prev_term {
@@ -552,7 +632,7 @@ fn check_restore(r: &Restore) -> Result<(), ConfigError> {
         }
         prev_term = e.term;
     }
-    if r.hard_state.commit > r.entries.len() as Index {
+    if r.hard_state.commit > prev_index + r.entries.len() as Index {
         return Err(ConfigError::BadRestore(
             "commit index beyond the last entry",
         ));

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 
 use crate::error::RejectReason;
 use crate::message::{Message, ProposalId, ReadId};
-use crate::types::{Entry, HardState, Index, NodeId, Role, Term};
+use crate::types::{Entry, HardState, Index, NodeId, Role, Snapshot, Term};
 
 /// Identifies one [`Persist`] request. Ids grow by one per request; acknowledging an id
 /// acknowledges every earlier one too.
@@ -19,6 +19,9 @@ pub struct Ready {
     pub messages: Vec<Message>,
     /// State to make durable, then acknowledge with `Raft::handle_persisted(persist.id)`.
     pub persist: Option<Persist>,
+    /// A snapshot received from the leader, durable now: replace the state machine's state with
+    /// it before applying `committed`.
+    pub snapshot: Option<Snapshot>,
     /// Committed entries to apply, in order. All of them are durable on this node.
     pub committed: Vec<Entry>,
     /// Outcomes of earlier requests and changes of role.
@@ -29,6 +32,7 @@ impl Ready {
     pub fn is_empty(&self) -> bool {
         self.messages.is_empty()
             && self.persist.is_none()
+            && self.snapshot.is_none()
             && self.committed.is_empty()
             && self.events.is_empty()
     }
@@ -40,6 +44,9 @@ pub struct Persist {
     pub id: PersistId,
     /// The new hard state, when it changed.
     pub hard_state: Option<HardState>,
+    /// A snapshot from the leader that replaces the whole log: store it, and drop every stored
+    /// entry (the log is empty after `snapshot.meta.index` until `entries`).
+    pub snapshot: Option<Snapshot>,
     /// Entries to write. When the first one's index is at or below the last index already
     /// written, the caller first discards every stored entry from that index on (a follower's
     /// conflicting suffix being replaced).

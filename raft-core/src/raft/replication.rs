@@ -77,6 +77,9 @@ impl Raft {
                 pr.heartbeat_answered(pr.match_index() < last);
                 pr.ack_read(read_seq);
             }
+            MessageBody::SnapshotResponse { index, next_offset } => {
+                self.snapshot_chunk_answered(from, index, next_offset)
+            }
             // Two leaders in one term cannot happen; old vote answers need nothing.
             _ => {}
         }
@@ -135,13 +138,15 @@ impl Raft {
         if quorum_index <= old_commit || self.log.term(quorum_index) != Some(self.term) {
             return;
         }
-        self.log.commit_to(quorum_index);
         let freed = self.bytes_of_own_term(old_commit, quorum_index);
+        self.log.commit_to(quorum_index);
         if let RoleState::Leader(ls) = &mut self.role {
             ls.uncommitted_bytes = ls.uncommitted_bytes.saturating_sub(freed);
             ls.commit_broadcast_wanted = true;
         }
         self.commit_reached_term();
+        // Last, as a committed membership may end this node's leadership.
+        self.membership_committed_here();
     }
 
     fn bytes_of_own_term(&self, lo: Index, hi: Index) -> u64 {
@@ -230,8 +235,11 @@ impl Raft {
                 break;
             }
             let prev_index = next - 1;
-            let Some(prev_term) = self.log.term(prev_index) else {
+            let snapshotting = pr.state() == ProgressState::Snapshot;
+            let prev_term = self.log.term(prev_index).filter(|_| !snapshotting);
+            let Some(prev_term) = prev_term else {
                 // The entry was compacted away; only a snapshot can help this follower.
+                self.send_snapshot_chunk(peer);
                 break;
             };
             let window_full = pr.window_full();
@@ -295,7 +303,8 @@ impl Raft {
             let Some(last_match) = self.log.merge(prev_index, entries) else {
                 return;
             };
-            self.log.commit_to(leader_commit.min(last_match));
+            self.follow_membership();
+            self.commit_to(leader_commit.min(last_match));
             self.send(
                 leader,
                 MessageBody::AppendResponse(AppendOutcome::Accepted {

@@ -7,24 +7,55 @@ mod progress;
 pub(crate) use progress::Progress;
 pub use progress::ProgressState;
 
+use crate::membership::Membership;
 use crate::quorum::{JointConfig, VoteResult};
 use crate::types::{Index, NodeId};
 
 #[derive(Clone, Debug)]
 pub(crate) struct Tracker {
     config: JointConfig,
+    /// Voters and learners alike: everyone the leader replicates to.
+    members: Vec<NodeId>,
     /// One entry per member, sorted by id; small clusters make a linear scan the fastest map.
     progress: Vec<(NodeId, Progress)>,
     votes: Vec<(NodeId, bool)>,
 }
 
 impl Tracker {
-    pub(crate) fn new(config: JointConfig) -> Tracker {
+    pub(crate) fn new(membership: &Membership) -> Tracker {
         Tracker {
-            config,
+            config: membership.quorum(),
+            members: membership.members(),
             progress: Vec::new(),
             votes: Vec::new(),
         }
+    }
+
+    /// Switches to a new membership. With `keep_progress` (a leader), members that stay keep
+    /// their progress and new ones start probing at `next_index`.
+    pub(crate) fn set_membership(
+        &mut self,
+        membership: &Membership,
+        next_index: Index,
+        messages_max: usize,
+        bytes_max: u64,
+    ) {
+        self.config = membership.quorum();
+        self.members = membership.members();
+        let members = &self.members;
+        self.progress.retain(|(id, _)| members.contains(id));
+        for id in members {
+            if !self.progress.iter().any(|(p, _)| p == id) {
+                let mut pr = Progress::new(next_index, messages_max, bytes_max);
+                pr.set_recent_active(true);
+                self.progress.push((*id, pr));
+            }
+        }
+        self.progress.sort_by_key(|(id, _)| *id);
+    }
+
+    pub(crate) fn members(&self) -> &[NodeId] {
+        &self.members
     }
 
     pub(crate) fn config(&self) -> &JointConfig {
@@ -39,10 +70,9 @@ impl Tracker {
         bytes_max: u64,
     ) {
         self.progress = self
-            .config
-            .voter_ids()
-            .into_iter()
-            .map(|id| (id, Progress::new(next_index, messages_max, bytes_max)))
+            .members
+            .iter()
+            .map(|&id| (id, Progress::new(next_index, messages_max, bytes_max)))
             .collect();
     }
 

@@ -12,6 +12,9 @@ pub enum ProgressState {
     /// The follower's log matches up to `match_index`: the leader streams appends optimistically,
     /// bounded by the inflight window.
     Replicate,
+    /// The follower needs entries the leader has compacted away: the leader streams it a
+    /// snapshot, one chunk in flight at a time.
+    Snapshot,
 }
 
 #[derive(Clone, Debug)]
@@ -32,6 +35,11 @@ pub(crate) struct Progress {
     /// window and even with no entries. If appends were lost, its answer (an acceptance, or a
     /// rejection for the gap) puts replication back on track.
     nudge: bool,
+    /// In snapshot state: the snapshot being sent, the next byte to send, and whether a chunk is
+    /// out unanswered.
+    snapshot_index: Index,
+    snapshot_offset: u64,
+    chunk_in_flight: bool,
 }
 
 impl Progress {
@@ -46,6 +54,9 @@ impl Progress {
             read_ack: 0,
             send_wanted: true,
             nudge: false,
+            snapshot_index: 0,
+            snapshot_offset: 0,
+            chunk_in_flight: false,
         }
     }
 
@@ -109,6 +120,36 @@ impl Progress {
         match self.state {
             ProgressState::Probe => self.probe_sent,
             ProgressState::Replicate => self.inflights.is_full() && !self.nudge,
+            ProgressState::Snapshot => self.chunk_in_flight,
+        }
+    }
+
+    /// Starts sending the snapshot at `index` from its first byte.
+    pub(crate) fn become_snapshot(&mut self, index: Index) {
+        self.state = ProgressState::Snapshot;
+        self.snapshot_index = index;
+        self.snapshot_offset = 0;
+        self.chunk_in_flight = false;
+        self.inflights.reset();
+    }
+
+    pub(crate) fn snapshot_index(&self) -> Index {
+        self.snapshot_index
+    }
+
+    pub(crate) fn snapshot_offset(&self) -> u64 {
+        self.snapshot_offset
+    }
+
+    pub(crate) fn chunk_sent(&mut self) {
+        self.chunk_in_flight = true;
+    }
+
+    /// The follower holds the snapshot at `index` up to byte `next_offset`.
+    pub(crate) fn chunk_acked(&mut self, index: Index, next_offset: u64) {
+        if self.state == ProgressState::Snapshot && index == self.snapshot_index {
+            self.snapshot_offset = next_offset;
+            self.chunk_in_flight = false;
         }
     }
 
@@ -117,6 +158,8 @@ impl Progress {
     pub(crate) fn heartbeat_answered(&mut self, behind: bool) {
         self.probe_sent = false;
         self.nudge = behind;
+        // A chunk unanswered by the next heartbeat round is presumed lost: send it again.
+        self.chunk_in_flight = false;
     }
 
     /// Records an append carrying entries up to `last_index` (`bytes` of them); `last_index` is
@@ -124,7 +167,7 @@ impl Progress {
     pub(crate) fn sent(&mut self, last_index: Index, bytes: u64, carried_entries: bool) {
         self.nudge = false;
         match self.state {
-            ProgressState::Probe => self.probe_sent = true,
+            ProgressState::Probe | ProgressState::Snapshot => self.probe_sent = true,
             ProgressState::Replicate => {
                 if carried_entries {
                     self.next_index = last_index + 1;
@@ -143,8 +186,13 @@ impl Progress {
         }
         self.next_index = self.next_index.max(index + 1);
         self.inflights.free_to(index);
-        if self.state == ProgressState::Probe && updated {
-            self.become_replicate();
+        match self.state {
+            ProgressState::Probe if updated => self.become_replicate(),
+            // The snapshot is in place (or the follower caught up another way).
+            ProgressState::Snapshot if self.match_index >= self.snapshot_index => {
+                self.become_replicate()
+            }
+            _ => {}
         }
         updated
     }
@@ -161,6 +209,8 @@ impl Progress {
                 self.become_probe();
                 true
             }
+            // A snapshot in flight settles things by itself.
+            ProgressState::Snapshot => false,
             ProgressState::Probe => {
                 if self.next_index == 0 || self.next_index - 1 != rejected {
                     return false;

@@ -27,6 +27,8 @@ pub struct Checker {
     reads: HashMap<(NodeId, u64), Index>,
     pub reads_served: u64,
     pub entries_applied: u64,
+    /// The state machine's hash after applying each index, as first seen.
+    states: HashMap<Index, u64>,
 }
 
 pub type Violation = String;
@@ -103,7 +105,9 @@ impl Checker {
                 }
             }
         }
-        for index in previous_commit + 1..=raft.commit_index() {
+        // Entries below the first index were compacted into a snapshot on this node: committed
+        // there, and checked when they were first seen.
+        for index in (previous_commit + 1).max(raft.first_index())..=raft.commit_index() {
             let term = raft.entry_term(index).ok_or("committed entry missing")?;
             let (data, _) = self
                 .written
@@ -133,9 +137,10 @@ impl Checker {
             return Ok(());
         }
         if i > self.committed.len() {
-            // A node can learn a commit index beyond the global prefix only through entries that
-            // are committed; fill the gap from what was written with matching terms later.
-            return Ok(());
+            return Err(format!(
+                "checker gap: index {index} committed before index {} was seen committed",
+                self.committed.len() + 1
+            ));
         }
         self.committed.push((term, data, seen_in));
         Ok(())
@@ -145,7 +150,8 @@ impl Checker {
     fn check_leader_complete(&self, raft: &Raft) -> Result<(), Violation> {
         for (i, (term, _, seen_in)) in self.committed.iter().enumerate() {
             let index = i as Index + 1;
-            if *seen_in < raft.term() && raft.entry_term(index) != Some(*term) {
+            let compacted = index < raft.first_index();
+            if *seen_in < raft.term() && !compacted && raft.entry_term(index) != Some(*term) {
                 return Err(format!(
                     "Leader Completeness: node {} leads term {} without committed entry ({index}, {term})",
                     raft.id(),
@@ -183,6 +189,29 @@ impl Checker {
             return Err(format!("node {id} applied index {} out of order", e.index));
         }
         Ok(())
+    }
+
+    /// Node `id`'s state machine is at `index` with `hash`: every node must agree, whether it
+    /// replayed the log or restored a snapshot and applied the rest.
+    pub fn state(&mut self, id: NodeId, index: Index, hash: u64) -> Result<(), Violation> {
+        match self.states.get(&index) {
+            None => {
+                self.states.insert(index, hash);
+                Ok(())
+            }
+            Some(h) if *h == hash => Ok(()),
+            Some(h) => Err(format!(
+                "node {id}'s state at index {index} is {hash:#x}, another node had {h:#x}"
+            )),
+        }
+    }
+
+    /// Where a committed entry with this payload is.
+    pub fn committed_position(&self, data: &[u8]) -> Option<Index> {
+        self.committed
+            .iter()
+            .position(|(_, d, _)| **d == *data)
+            .map(|i| i as Index + 1)
     }
 
     pub fn read_requested(&mut self, node: NodeId, id: u64) {

@@ -53,6 +53,7 @@ pub fn restored_with(
     let mut cfg = paper_config(id, voters);
     tune(&mut cfg);
     let restore = Restore {
+        snapshot: None,
         hard_state,
         entries: log_of(log_terms),
         applied: 0,
@@ -251,8 +252,10 @@ pub fn win_election(raft: &mut Raft) -> Drained {
     time_out(raft);
     drain(raft);
     let peers: Vec<NodeId> = raft
-        .voters()
-        .into_iter()
+        .membership()
+        .voters
+        .iter()
+        .copied()
         .filter(|p| *p != raft.id())
         .collect();
     if raft.role() == Role::PreCandidate {
@@ -311,6 +314,7 @@ pub fn sim_from_logs(term: Term, logs: &[&[Term]]) -> Sim {
         let entries = log_of(terms);
         let node = sim.nodes.get_mut(&id).expect("node exists");
         let restore = Restore {
+            snapshot: None,
             hard_state,
             entries: entries.clone(),
             applied: 0,
@@ -321,6 +325,7 @@ pub fn sim_from_logs(term: Term, logs: &[&[Term]]) -> Sim {
             .expect("the logs agree wherever they hold the same index and term");
         node.raft = Some(raft);
         node.durable = Durable {
+            snapshot: None,
             hard_state,
             entries,
         };

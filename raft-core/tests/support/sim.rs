@@ -6,8 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use raft_core::{
-    Config, Entry, EntryKind, Event, HardState, Index, Message, NodeId, Payload, Persist, Raft,
-    Request, Restore, Role,
+    ChangeStep, Config, Entry, Event, HardState, Index, Membership, MembershipChange, Message,
+    NodeId, Payload, Persist, Raft, Request, Restore, Role, Snapshot,
 };
 
 use super::checker::Checker;
@@ -54,17 +54,78 @@ impl Faults {
 #[derive(Clone, Debug, Default)]
 pub struct Durable {
     pub hard_state: HardState,
+    pub snapshot: Option<Snapshot>,
+    /// The log after the snapshot.
     pub entries: Vec<Entry>,
 }
 
 impl Durable {
+    fn base(&self) -> Index {
+        self.snapshot.as_ref().map_or(0, |s| s.meta.index)
+    }
+
     fn write(&mut self, p: &Persist) {
         if let Some(hs) = p.hard_state {
             self.hard_state = hs;
         }
+        if let Some(snapshot) = &p.snapshot {
+            self.snapshot = Some(snapshot.clone());
+            self.entries.clear();
+        }
         if let Some(first) = p.entries.first() {
-            self.entries.truncate(first.index as usize - 1);
+            let keep = (first.index - self.base() - 1) as usize;
+            self.entries.truncate(keep);
             self.entries.extend(p.entries.iter().cloned());
+        }
+    }
+
+    /// The snapshot is durable: entries it covers are deleted.
+    fn compacted(&mut self, snapshot: Snapshot) {
+        let drop = (snapshot.meta.index - self.base()) as usize;
+        self.entries.drain(..drop.min(self.entries.len()));
+        self.snapshot = Some(snapshot);
+    }
+}
+
+/// The simulated state machine: a running hash of everything applied. Two nodes at the same
+/// index must have the same hash, however they got there (replay, or snapshot plus tail).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StateMachine {
+    pub index: Index,
+    pub hash: u64,
+}
+
+/// Snapshots carry this many filler bytes after the state, so that they travel in several chunks.
+const SNAPSHOT_FILLER_BYTES: usize = 2500;
+
+impl StateMachine {
+    fn apply(&mut self, e: &Entry) {
+        let mut h =
+            self.hash ^ e.index.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ e.term.rotate_left(29);
+        for b in e.data.iter() {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01B3);
+        }
+        self.hash = h.rotate_left(7);
+        self.index = e.index;
+    }
+
+    fn encode(&self) -> Payload {
+        let mut v = Vec::with_capacity(16 + SNAPSHOT_FILLER_BYTES);
+        v.extend_from_slice(&self.index.to_le_bytes());
+        v.extend_from_slice(&self.hash.to_le_bytes());
+        v.extend((0..SNAPSHOT_FILLER_BYTES).map(|i| (i % 251) as u8));
+        Payload::from(v)
+    }
+
+    fn decode(data: &[u8]) -> StateMachine {
+        assert_eq!(
+            data.len(),
+            16 + SNAPSHOT_FILLER_BYTES,
+            "snapshot arrived whole"
+        );
+        StateMachine {
+            index: u64::from_le_bytes(data[..8].try_into().expect("8 bytes")),
+            hash: u64::from_le_bytes(data[8..16].try_into().expect("8 bytes")),
         }
     }
 }
@@ -75,8 +136,9 @@ pub struct SimNode {
     pub durable: Durable,
     /// Persist requests handed to "storage" and not yet complete.
     pub pending_persists: VecDeque<Persist>,
-    /// The state machine: applied commands in order.
+    /// Entries applied in this incarnation, in order (payloads of non-commands emptied).
     pub applied: Vec<Entry>,
+    pub sm: StateMachine,
     pub events: Vec<Event>,
 }
 
@@ -94,7 +156,7 @@ impl SimNode {
     }
 
     pub fn applied_index(&self) -> Index {
-        self.applied.last().map_or(0, |e| e.index)
+        self.sm.index
     }
 }
 
@@ -117,6 +179,16 @@ pub struct Sim {
     pub checker: Checker,
     trace: VecDeque<String>,
     pub stats: Stats,
+    /// Each node snapshots and compacts after applying this many entries past its snapshot.
+    pub snapshot_every: Option<u64>,
+    /// Random schedules also change the membership.
+    pub membership_changes: bool,
+    /// The newest membership applied anywhere, with its index.
+    latest_membership: Option<(Index, Membership)>,
+    /// Nodes that have been members; one removed from the newest membership is shut down for
+    /// good, as an operator would.
+    ever_members: BTreeSet<NodeId>,
+    pub decommissioned: BTreeSet<NodeId>,
 }
 
 #[derive(Default, Debug, Clone, Copy)]
@@ -126,6 +198,9 @@ pub struct Stats {
     pub dropped: u64,
     pub crashes: u64,
     pub proposals: u64,
+    pub snapshots_taken: u64,
+    pub snapshots_installed: u64,
+    pub membership_changes: u64,
 }
 
 const TRACE_LEN: usize = 60;
@@ -133,11 +208,20 @@ const TRACE_LEN: usize = 60;
 impl Sim {
     /// A cluster of nodes 1..=n, each configured by `tune` on top of the defaults.
     pub fn new(n: u64, seed: u64, tune: impl Fn(&mut Config)) -> Sim {
+        Sim::with_spares(n, 0, seed, tune)
+    }
+
+    /// A cluster of voters 1..=n plus `spares` more nodes (n+1..) that start outside the
+    /// cluster, waiting to be added.
+    pub fn with_spares(n: u64, spares: u64, seed: u64, tune: impl Fn(&mut Config)) -> Sim {
         let voters: Vec<NodeId> = (1..=n).collect();
         let mut nodes = BTreeMap::new();
-        for id in 1..=n {
-            let mut config = Config::new(id, voters.clone());
+        for id in 1..=n + spares {
+            let initial = if id <= n { voters.clone() } else { Vec::new() };
+            let mut config = Config::new(id, initial);
             config.seed = seed.wrapping_mul(31).wrapping_add(id);
+            config.snapshot_chunk_bytes = 1000;
+            config.compaction_tail_entries = 5;
             tune(&mut config);
             let raft = Raft::new(config.clone()).expect("valid config");
             nodes.insert(
@@ -148,6 +232,7 @@ impl Sim {
                     durable: Durable::default(),
                     pending_persists: VecDeque::new(),
                     applied: Vec::new(),
+                    sm: StateMachine::default(),
                     events: Vec::new(),
                 },
             );
@@ -164,6 +249,11 @@ impl Sim {
             checker: Checker::default(),
             trace: VecDeque::new(),
             stats: Stats::default(),
+            snapshot_every: None,
+            membership_changes: false,
+            latest_membership: Some((0, Membership::with_voters(voters.iter().copied()))),
+            ever_members: voters.iter().copied().collect(),
+            decommissioned: BTreeSet::new(),
         }
     }
 
@@ -208,9 +298,9 @@ impl Sim {
                 None => nodes.push_str(&format!("  node {id}: down\n")),
                 Some(r) => {
                     nodes.push_str(&format!(
-                        "  node {id}: {:?} term {} leader {:?} last {} stable {} commit {} applied {} pending persists {}\n",
-                        r.role(), r.term(), r.leader(), r.last_index(), r.stable_index(),
-                        r.commit_index(), n.applied_index(), n.pending_persists.len()
+                        "  node {id}: {:?} term {} leader {:?} first {} last {} stable {} commit {} applied {} pending persists {}\n    membership {:?}\n",
+                        r.role(), r.term(), r.leader(), r.first_index(), r.last_index(), r.stable_index(),
+                        r.commit_index(), n.applied_index(), n.pending_persists.len(), r.membership()
                     ));
                     for peer in self.nodes.keys() {
                         if let Some(p) = r.progress(*peer) {
@@ -220,6 +310,10 @@ impl Sim {
                 }
             }
         }
+        nodes.push_str(&format!(
+            "  decommissioned {:?}; newest membership seen {:?}\n",
+            self.decommissioned, self.latest_membership
+        ));
         panic!(
             "simulation failed (seed {seed}): {why}\nreplay with RAFT_SIM_SEED={seed}\nnodes:\n{nodes}last steps:\n  {}",
             trace.join("\n  "),
@@ -253,18 +347,34 @@ impl Sim {
             }
             let node = self.nodes.get_mut(&id).expect("known node");
             let mut violations = Vec::new();
+            if let Some(snapshot) = &rd.snapshot {
+                node.sm = StateMachine::decode(&snapshot.data);
+                self.stats.snapshots_installed += 1;
+                if let Err(v) = self.checker.state(id, node.sm.index, node.sm.hash) {
+                    violations.push(v);
+                }
+            }
+            let mut applied_memberships = Vec::new();
+            if let Some(snapshot) = &rd.snapshot {
+                applied_memberships.push((snapshot.meta.index, snapshot.meta.membership.clone()));
+            }
             for e in &rd.committed {
                 if let Err(v) = self.checker.applied(id, e) {
                     violations.push(v);
                 }
-                if e.kind == EntryKind::Command {
-                    node.applied.push(e.clone());
-                } else {
-                    node.applied.push(Entry {
-                        data: Payload::empty(),
-                        ..e.clone()
-                    });
+                if let raft_core::EntryKind::Membership(m) = &e.kind {
+                    applied_memberships.push((e.index, (**m).clone()));
                 }
+                node.sm.apply(e);
+                if let Err(v) = self.checker.state(id, node.sm.index, node.sm.hash) {
+                    violations.push(v);
+                }
+                let data = if e.kind == raft_core::EntryKind::Command {
+                    e.data.clone()
+                } else {
+                    Payload::empty()
+                };
+                node.applied.push(Entry { data, ..e.clone() });
             }
             let raft = node.raft.as_mut().expect("up");
             if let Some(last) = rd.committed.last() {
@@ -300,8 +410,36 @@ impl Sim {
             if let Some(v) = violations.into_iter().next() {
                 self.fail(&v);
             }
+            for (index, m) in applied_memberships {
+                self.membership_applied(index, m);
+            }
+            // Observe the commit advance before compaction can hide the entries it covers.
+            self.observe(id);
+            self.maybe_compact(id);
         }
         self.observe(id);
+    }
+
+    /// Takes a snapshot of node `id`'s state machine when `snapshot_every` says so: the
+    /// "runtime" makes it durable, then tells the core to compact behind it.
+    fn maybe_compact(&mut self, id: NodeId) {
+        let Some(every) = self.snapshot_every else {
+            return;
+        };
+        let node = self.nodes.get_mut(&id).expect("known node");
+        let Some(raft) = node.raft.as_mut() else {
+            return;
+        };
+        let base = raft.snapshot_meta().map_or(0, |m| m.index);
+        if node.sm.index < base + every || raft.applied_index() < node.sm.index {
+            return;
+        }
+        let data = node.sm.encode();
+        if raft.compact(node.sm.index, data.clone()).is_ok() {
+            let meta = raft.snapshot_meta().expect("just compacted").clone();
+            node.durable.compacted(Snapshot { meta, data });
+            self.stats.snapshots_taken += 1;
+        }
     }
 
     fn observe(&mut self, id: NodeId) {
@@ -309,8 +447,20 @@ impl Sim {
         let Some(raft) = self.nodes[&id].raft.as_ref() else {
             return;
         };
-        let r = self.checker.observe(raft);
-        self.check(r);
+        if let Err(why) = self.checker.observe(raft) {
+            self.fail(&why);
+        }
+        // A leader may go on leading, without voting, a membership that removes it only until
+        // that membership commits (Raft thesis 4.2.2).
+        if raft.role() == Role::Leader
+            && !raft.membership().is_voter(id)
+            && raft.membership_committed()
+        {
+            self.fail(&format!(
+                "node {id} leads the committed membership {:?} without being a voter in it",
+                raft.membership()
+            ));
+        }
         if self.checker.committed_index() > before {
             let rafts: Vec<&Raft> = self
                 .nodes
@@ -522,6 +672,7 @@ impl Sim {
         }
         node.raft = None;
         node.applied.clear();
+        node.sm = StateMachine::default();
         node.events.clear();
     }
 
@@ -531,10 +682,17 @@ impl Sim {
         let fresh_seed = self.rng.next_u64();
         let node = self.nodes.get_mut(&id).expect("known node");
         node.config.seed = fresh_seed;
+        // The state machine comes back from the durable snapshot, the rest from the log.
+        node.sm = node
+            .durable
+            .snapshot
+            .as_ref()
+            .map_or_else(StateMachine::default, |s| StateMachine::decode(&s.data));
         let restore = Restore {
+            snapshot: node.durable.snapshot.clone(),
             hard_state: node.durable.hard_state,
             entries: node.durable.entries.clone(),
-            applied: 0,
+            applied: node.sm.index,
         };
         node.raft =
             Some(Raft::restore(node.config.clone(), restore).expect("durable state is valid"));
@@ -638,13 +796,99 @@ impl Sim {
                     self.process(id);
                 }
             }
+            950..=964 if self.membership_changes => self.random_membership_change(),
             _ => self.random_fault(),
         }
+    }
+
+    /// A membership was applied: once the newest one leaves out a node that was a member, that
+    /// node is shut down for good, as an operator would.
+    fn membership_applied(&mut self, index: Index, m: Membership) {
+        if self
+            .latest_membership
+            .as_ref()
+            .is_some_and(|(i, _)| index <= *i)
+        {
+            return;
+        }
+        self.ever_members.extend(m.members());
+        let removed: Vec<NodeId> = self
+            .ever_members
+            .iter()
+            .copied()
+            .filter(|n| !m.is_member(*n) && !self.decommissioned.contains(n))
+            .collect();
+        self.latest_membership = Some((index, m));
+        for n in removed {
+            self.note(format!("decommission {n}: removed from the cluster"));
+            self.decommissioned.insert(n);
+            let node = self.nodes.get_mut(&n).expect("known node");
+            node.raft = None;
+            node.pending_persists.clear();
+        }
+    }
+
+    /// The newest membership applied anywhere.
+    pub fn latest_membership(&self) -> Option<&Membership> {
+        self.latest_membership.as_ref().map(|(_, m)| m)
+    }
+
+    /// Asks the leader for a random membership change: grow, shrink, add or promote a learner,
+    /// or replace the leader itself.
+    fn random_membership_change(&mut self) {
+        let Some(leader) = self.leader() else {
+            return;
+        };
+        let m = self.raft(leader).membership().clone();
+        let change = if m.is_joint() {
+            MembershipChange::LeaveJoint
+        } else {
+            let outsiders: Vec<NodeId> = self
+                .ids()
+                .into_iter()
+                .filter(|n| !m.is_member(*n) && !self.decommissioned.contains(n))
+                .collect();
+            let voters: Vec<NodeId> = m.voters.iter().copied().collect();
+            let learners: Vec<NodeId> = m.learners.iter().copied().collect();
+            let pick = |rng: &mut SimRng, v: &[NodeId]| {
+                (!v.is_empty()).then(|| v[rng.below(v.len() as u64) as usize])
+            };
+            let step = match self.rng.below(6) {
+                0 => pick(&mut self.rng, &outsiders).map(|n| vec![ChangeStep::AddLearner(n)]),
+                1 => pick(&mut self.rng, &learners).map(|n| vec![ChangeStep::AddVoter(n)]),
+                2 => pick(&mut self.rng, &outsiders).map(|n| vec![ChangeStep::AddVoter(n)]),
+                3 if voters.len() > 2 => {
+                    pick(&mut self.rng, &voters).map(|n| vec![ChangeStep::Remove(n)])
+                }
+                4 => pick(&mut self.rng, &learners).map(|n| vec![ChangeStep::Remove(n)]),
+                5 => pick(&mut self.rng, &outsiders)
+                    .map(|n| vec![ChangeStep::AddVoter(n), ChangeStep::Remove(leader)]),
+                _ => None,
+            };
+            let Some(steps) = step else {
+                return;
+            };
+            MembershipChange::Steps {
+                steps,
+                auto_leave: self.rng.chance(800),
+            }
+        };
+        let r = self.raft_mut(leader).propose_membership(change.clone());
+        self.note(format!(
+            "membership change at {leader}: {change:?} -> {r:?}"
+        ));
+        if r.is_ok() {
+            self.stats.membership_changes += 1;
+        }
+        self.process(leader);
     }
 
     fn random_fault(&mut self) {
         let ids = self.ids();
         let id = ids[self.rng.below(ids.len() as u64) as usize];
+        if self.decommissioned.contains(&id) {
+            return;
+        }
         if self.rng.chance(self.faults.crash * 20) {
             if self.nodes[&id].is_up() {
                 self.crash(id);
@@ -671,7 +915,7 @@ impl Sim {
         self.faults = Faults::none();
         self.heal();
         for id in self.ids() {
-            if !self.nodes[&id].is_up() {
+            if !self.nodes[&id].is_up() && !self.decommissioned.contains(&id) {
                 self.restart(id);
             }
         }
@@ -704,12 +948,16 @@ impl Sim {
                 self.process(leader);
                 self.deliver_all();
             }
-            let done = self
-                .nodes
-                .values()
-                .all(|n| n.applied.iter().any(|e| *e.data == *value.as_bytes()));
-            if done {
-                return;
+            if let Some(index) = self.checker.committed_position(value.as_bytes()) {
+                let members = self
+                    .latest_membership()
+                    .map_or_else(|| self.ids(), |m| m.members());
+                let done = members
+                    .iter()
+                    .all(|id| self.nodes[id].is_up() && self.nodes[id].sm.index >= index);
+                if done {
+                    return;
+                }
             }
             self.tick();
         }

@@ -1,0 +1,151 @@
+//! Cluster membership: who votes, who only learns, and the changes between memberships.
+//!
+//! A membership is stored whole in a log entry ([`EntryKind::Membership`](crate::EntryKind)) and
+//! takes effect when that entry commits. Changing the voters always goes through a joint
+//! membership (old and new voters must both agree), which the leader leaves by appending the
+//! new voters alone, automatically once the joint entry commits unless asked not to.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::RejectReason;
+use crate::quorum::{JointConfig, MajorityConfig};
+use crate::types::NodeId;
+
+/// Who is in the cluster.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Membership {
+    /// The voters (the incoming voters, during a joint phase).
+    pub voters: BTreeSet<NodeId>,
+    /// The previous voters, while a change is in its joint phase; empty otherwise.
+    pub outgoing: BTreeSet<NodeId>,
+    /// Members that receive the log but neither vote nor count toward commit.
+    pub learners: BTreeSet<NodeId>,
+    /// Leave the joint phase as soon as it commits.
+    pub auto_leave: bool,
+}
+
+/// One step of a membership change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ChangeStep {
+    /// Adds a voter, or promotes a learner to voter.
+    AddVoter(NodeId),
+    /// Adds a learner.
+    AddLearner(NodeId),
+    /// Removes a voter or a learner.
+    Remove(NodeId),
+}
+
+/// A requested membership change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MembershipChange {
+    /// Applies the steps together. If the voters change, the cluster enters a joint membership,
+    /// left automatically once committed when `auto_leave` is set.
+    Steps {
+        steps: Vec<ChangeStep>,
+        auto_leave: bool,
+    },
+    /// Leaves the joint membership now in force.
+    LeaveJoint,
+}
+
+impl Membership {
+    /// The membership of a new cluster: these voters, no learners.
+    pub fn with_voters(voters: impl IntoIterator<Item = NodeId>) -> Membership {
+        Membership {
+            voters: voters.into_iter().collect(),
+            ..Membership::default()
+        }
+    }
+
+    pub fn is_joint(&self) -> bool {
+        !self.outgoing.is_empty()
+    }
+
+    /// Votes in either half.
+    pub fn is_voter(&self, id: NodeId) -> bool {
+        self.voters.contains(&id) || self.outgoing.contains(&id)
+    }
+
+    pub fn is_member(&self, id: NodeId) -> bool {
+        self.is_voter(id) || self.learners.contains(&id)
+    }
+
+    /// Every member, once, in ascending order.
+    pub fn members(&self) -> Vec<NodeId> {
+        let mut all: BTreeSet<NodeId> = self.voters.clone();
+        all.extend(&self.outgoing);
+        all.extend(&self.learners);
+        all.into_iter().collect()
+    }
+
+    /// The quorum configuration of this membership.
+    pub fn quorum(&self) -> JointConfig {
+        JointConfig::new(
+            MajorityConfig::new(self.voters.iter().copied()),
+            MajorityConfig::new(self.outgoing.iter().copied()),
+        )
+    }
+
+    /// The membership after `change`, or why it cannot be made from this one.
+    pub fn apply(&self, change: &MembershipChange) -> Result<Membership, RejectReason> {
+        match change {
+            MembershipChange::LeaveJoint => {
+                if !self.is_joint() {
+                    return Err(RejectReason::NotJoint);
+                }
+                Ok(Membership {
+                    voters: self.voters.clone(),
+                    outgoing: BTreeSet::new(),
+                    learners: self.learners.clone(),
+                    auto_leave: false,
+                })
+            }
+            MembershipChange::Steps { steps, auto_leave } => {
+                if self.is_joint() {
+                    return Err(RejectReason::AlreadyJoint);
+                }
+                let mut voters = self.voters.clone();
+                let mut learners = self.learners.clone();
+                for step in steps {
+                    match *step {
+                        ChangeStep::AddVoter(id) => {
+                            if id == 0 || voters.contains(&id) {
+                                return Err(RejectReason::InvalidMembershipChange { node: id });
+                            }
+                            learners.remove(&id);
+                            voters.insert(id);
+                        }
+                        ChangeStep::AddLearner(id) => {
+                            if id == 0 || voters.contains(&id) || learners.contains(&id) {
+                                return Err(RejectReason::InvalidMembershipChange { node: id });
+                            }
+                            learners.insert(id);
+                        }
+                        ChangeStep::Remove(id) => {
+                            if !voters.remove(&id) && !learners.remove(&id) {
+                                return Err(RejectReason::InvalidMembershipChange { node: id });
+                            }
+                        }
+                    }
+                }
+                if voters.is_empty() {
+                    return Err(RejectReason::NoVotersLeft);
+                }
+                let outgoing = if voters == self.voters {
+                    BTreeSet::new()
+                } else {
+                    self.voters.clone()
+                };
+                let auto_leave = *auto_leave && !outgoing.is_empty();
+                Ok(Membership {
+                    voters,
+                    outgoing,
+                    learners,
+                    auto_leave,
+                })
+            }
+        }
+    }
+}
