@@ -13,6 +13,8 @@ pub enum RejectReason {
     NotLeader { leader_hint: Option<NodeId> },
     #[error("leadership changed (now term {term}) before the request completed")]
     LeadershipLost { term: Term },
+    #[error("the leader could not confirm its leadership with a quorum in time; try another node")]
+    LeadershipUnconfirmed,
     #[error("too many reads waiting (limit {limit})")]
     TooManyPendingReads { limit: usize },
     #[error("too many forwarded proposals waiting for the leader (limit {limit})")]

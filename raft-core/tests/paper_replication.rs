@@ -7,7 +7,7 @@
 
 mod support;
 
-use raft_core::{Entry, EntryKind, MessageBody, NodeId, Payload, Raft, Role, Term};
+use raft_core::{Entry, EntryKind, Membership, MessageBody, NodeId, Payload, Raft, Role, Term};
 use support::harness::*;
 use support::sim::Sim;
 
@@ -28,12 +28,13 @@ fn propose(leader: &mut Raft, data: &str) {
         .expect("a leader takes proposals");
 }
 
-/// The empty entry a new leader appends at once (its term's first entry).
-fn blank(index: u64, term: Term) -> Entry {
+/// The entry a new leader appends at once (its term's first). These hand-built logs hold no
+/// membership entry yet, so it records the membership the nodes were configured with.
+fn first_of_term(index: u64, term: Term) -> Entry {
     Entry {
         term,
         index,
-        kind: EntryKind::Blank,
+        kind: EntryKind::Membership(Box::new(Membership::with_voters(V3))),
         data: Payload::empty(),
     }
 }
@@ -319,12 +320,12 @@ fn leader_skips_a_whole_conflicting_term_with_the_rejection_hint() {
     let mut follower = restored(2, &V3, at_term(7), FIGURE_7_FOLLOWERS[5].1);
     let sent = win_election(&mut leader).messages;
 
-    // The new leader first guesses that (f) holds its whole log and sends only its blank entry.
+    // The new leader first guesses that (f) holds its whole log and sends only its first entry.
     let first = sent
         .into_iter()
         .find(|m| m.to == 2)
         .expect("an append to (f)");
-    assert_eq!(first.body, append(10, 6, vec![blank(11, 8)], 0));
+    assert_eq!(first.body, append(10, 6, vec![first_of_term(11, 8)], 0));
     follower.step(first).expect("addressed to (f)");
     let answer = drain(&mut follower).messages.pop().expect("(f) answers");
     assert_eq!(answer.body, rejected(10, 10, 3));
@@ -333,7 +334,7 @@ fn leader_skips_a_whole_conflicting_term_with_the_rejection_hint() {
     leader.step(answer).expect("addressed to the leader");
     let retry = drain(&mut leader).messages;
     let mut resent = entries_from(4, &[4, 4, 5, 5, 6, 6, 6]);
-    resent.push(blank(11, 8));
+    resent.push(first_of_term(11, 8));
     assert_eq!(retry, [msg(1, 2, 8, append(3, 1, resent, 0))]);
 }
 

@@ -3,10 +3,13 @@
 use super::ready::{Event, InflightPersist, Persist, Ready};
 use super::{Raft, RoleState};
 
+/// Most messages held back waiting for persistence.
+const GATED_MESSAGES_MAX: usize = 1 << 16;
+
 impl Raft {
     /// Whether `ready` would return anything.
     pub fn has_ready(&self) -> bool {
-        let hs = self.hard_state();
+        let hs = self.persistable_hard_state();
         let persist_room = self.persist.inflight.len() < self.cfg.inflight_persists_max;
         let persist_wanted = self.log.has_unpersisted() || hs != self.persist.emitted_hard_state;
         if !self.outbox.is_empty()
@@ -47,7 +50,7 @@ impl Raft {
         }
         let mut ready = Ready::default();
 
-        let hs = self.hard_state();
+        let hs = self.persistable_hard_state();
         let emitted = self.persist.emitted_hard_state;
         let critical_hs = hs.term != emitted.term || hs.vote != emitted.vote;
         let critical_pending = critical_hs || self.log.has_unpersisted();
@@ -85,7 +88,14 @@ impl Raft {
 
         for out in self.outbox.drain(..) {
             match (out.needs_durability, gate) {
-                (true, Some(g)) => self.persist.gated.push_back((g, out.message)),
+                (true, Some(g)) => {
+                    if self.persist.gated.len() >= GATED_MESSAGES_MAX {
+                        // Storage is far behind: drop the oldest held message (Raft tolerates a
+                        // lost message; its sender retries) rather than grow without bound.
+                        self.persist.gated.pop_front();
+                    }
+                    self.persist.gated.push_back((g, out.message))
+                }
                 _ => ready.messages.push(out.message),
             }
         }

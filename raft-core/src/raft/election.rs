@@ -173,14 +173,22 @@ impl Raft {
             }
         }
         // Paper 5.4.2: entries of earlier terms commit only through one of the leader's own term,
-        // so append one at once instead of waiting for a client.
-        let blank = Entry {
+        // so append one at once instead of waiting for a client. While the membership exists only
+        // in the configuration (a new cluster), that entry records it in the log, so that nodes
+        // joining later and replaying the log learn who the members are.
+        let kind = if self.log.membership_index() == 0 {
+            EntryKind::Membership(Box::new(self.log.membership().clone()))
+        } else {
+            EntryKind::Blank
+        };
+        let first = Entry {
             term: self.term,
             index: self.log.last_index() + 1,
-            kind: EntryKind::Blank,
+            kind,
             data: Payload::empty(),
         };
-        self.append_to_own_log(blank);
+        self.append_to_own_log(first);
+        self.follow_membership();
         // A joint membership left behind by the previous leader is left by this one.
         self.maybe_leave_joint();
         self.maybe_commit();

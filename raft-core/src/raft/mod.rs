@@ -148,6 +148,9 @@ impl Raft {
             .as_ref()
             .map_or((0, 0), |s| (s.meta.index, s.meta.term));
         let last_term = entries.last().map_or(prev_term, |e| e.term);
+        // A commit index beyond the durable log (a hard state written just before the entries
+        // it covers) is clamped: those entries are gone, and the leader will tell again.
+        hard_state.commit = hard_state.commit.min(prev_index + entries.len() as Index);
         // A hard state written before the entries of its term is tolerated by taking the larger.
         if last_term > hard_state.term {
             hard_state.term = last_term;
@@ -261,6 +264,16 @@ impl Raft {
             term: self.term,
             vote: self.vote,
             commit: self.log.commit(),
+        }
+    }
+
+    /// The hard state to hand out for persisting. Its commit index never covers entries that are
+    /// not durable yet: written before those entries (as the contract allows), it would let a
+    /// restarted node apply entries it never had, or ones a new leader had replaced.
+    fn persistable_hard_state(&self) -> HardState {
+        HardState {
+            commit: self.log.commit().min(self.log.stable()),
+            ..self.hard_state()
         }
     }
 
@@ -402,6 +415,9 @@ impl Raft {
             if p.id > id {
                 break;
             }
+            if let Some(hs) = p.hard_state {
+                self.persist.durable_hard_state = hs;
+            }
             newest = self.persist.inflight.pop_front();
         }
         let Some(p) = newest else {
@@ -409,9 +425,6 @@ impl Raft {
         };
         self.persist.acked = p.id;
         self.log.persisted(p.last_index, p.last_term);
-        if let Some(hs) = p.hard_state {
-            self.persist.durable_hard_state = hs;
-        }
         while let Some((gate, _)) = self.persist.gated.front() {
             if *gate > p.id {
                 break;
@@ -493,11 +506,14 @@ impl Raft {
         }
     }
 
-    /// Check-quorum's lease on the follower side: it heard from a live leader recently.
+    /// Check-quorum's lease on the follower side: it heard from a live leader recently. A node
+    /// that has just started may have promised a leader its support before it went down, and
+    /// has forgotten which, so it keeps the promise for the first election timeout too.
     fn in_leader_lease(&self) -> bool {
+        let min = self.cfg.election_timeout_ticks_min;
         self.cfg.check_quorum
-            && self.leader.is_some()
-            && self.election_elapsed_ticks < self.cfg.election_timeout_ticks_min
+            && ((self.leader.is_some() && self.election_elapsed_ticks < min)
+                || self.now_ticks < min)
     }
 
     /// Becomes (or stays) a follower in `term`. `cause` is the node whose message caused it.
@@ -588,7 +604,7 @@ impl Raft {
                 commit,
             } => {
                 self.heard_from_leader(m.from);
-                self.handle_append(m.from, prev_index, prev_term, entries, commit);
+                self.handle_append(m.from, m.term, prev_index, prev_term, entries, commit);
             }
             MessageBody::Heartbeat { commit, read_seq } => {
                 self.heard_from_leader(m.from);
@@ -631,11 +647,6 @@ fn check_restore(r: &Restore) -> Result<(), ConfigError> {
             return Err(ConfigError::BadRestore("entry terms decrease"));
         }
         prev_term = e.term;
-    }
-    if r.hard_state.commit > prev_index + r.entries.len() as Index {
-        return Err(ConfigError::BadRestore(
-            "commit index beyond the last entry",
-        ));
     }
     Ok(())
 }

@@ -23,7 +23,7 @@ const ROUND_TICKS_MAX: usize = 1024;
 pub(super) struct LeaderReads {
     /// Reads that arrived before this leader committed an entry of its term: its commit index
     /// may still lag behind its predecessor's, so they wait (they are not dropped).
-    awaiting_commit: VecDeque<(NodeId, ReadId)>,
+    awaiting_commit: VecDeque<(NodeId, ReadId, u64)>,
     /// Reads with their index, waiting for a quorum to confirm round `seq`.
     awaiting_round: VecDeque<PendingRead>,
     /// The last round started.
@@ -34,6 +34,10 @@ pub(super) struct LeaderReads {
     round_ticks: VecDeque<(u64, u64)>,
     /// Answers for reads forwarded by followers, sent at the next `ready`.
     answers: Vec<(NodeId, ReadId, ReadOutcome)>,
+    /// A TimeoutNow went out in this term. Its receiver's election overrides every voter's
+    /// lease promise, however late it arrives, so this leader's lease is void for the rest of
+    /// its term.
+    lease_void: bool,
 }
 
 #[derive(Debug)]
@@ -42,16 +46,19 @@ struct PendingRead {
     index: Index,
     origin: NodeId,
     id: ReadId,
+    /// The tick the read arrived at.
+    since: u64,
 }
 
 impl LeaderReads {
     /// Queues a read at `index` for the next round (one started after now).
-    fn await_next_round(&mut self, origin: NodeId, id: ReadId, index: Index) {
+    fn await_next_round(&mut self, origin: NodeId, id: ReadId, index: Index, since: u64) {
         self.awaiting_round.push_back(PendingRead {
             seq: self.read_seq + 1,
             index,
             origin,
             id,
+            since,
         });
         self.round_wanted = true;
     }
@@ -80,6 +87,7 @@ impl Raft {
         let lease_valid = self.lease_valid();
         let commit = self.log.commit();
         let me = self.id;
+        let now = self.now_ticks;
         let RoleState::Leader(ls) = &mut self.role else {
             return Err(RejectReason::NotLeader {
                 leader_hint: self.leader,
@@ -90,11 +98,11 @@ impl Raft {
             return Err(RejectReason::TooManyPendingReads { limit });
         }
         if !committed_in_term {
-            reads.awaiting_commit.push_back((origin, id));
+            reads.awaiting_commit.push_back((origin, id, now));
         } else if lease_valid && ls.transfer.is_none() {
             deliver(me, &mut self.events, reads, origin, id, Ok(commit));
         } else {
-            reads.await_next_round(origin, id, commit);
+            reads.await_next_round(origin, id, commit, now);
         }
         Ok(())
     }
@@ -106,8 +114,8 @@ impl Raft {
             return;
         };
         let reads = &mut ls.reads;
-        while let Some((origin, id)) = reads.awaiting_commit.pop_front() {
-            reads.await_next_round(origin, id, commit);
+        while let Some((origin, id, since)) = reads.awaiting_commit.pop_front() {
+            reads.await_next_round(origin, id, commit, since);
         }
     }
 
@@ -171,6 +179,9 @@ impl Raft {
         let RoleState::Leader(ls) = &mut self.role else {
             return false;
         };
+        if ls.reads.lease_void {
+            return false;
+        }
         let ticks = &mut ls.reads.round_ticks;
         while ticks.len() > 1 && ticks.get(1).is_some_and(|(seq, _)| *seq <= confirmed) {
             ticks.pop_front();
@@ -181,6 +192,63 @@ impl Raft {
         }
     }
 
+    /// The newest read round started.
+    pub(super) fn current_read_seq(&self) -> u64 {
+        match &self.role {
+            RoleState::Leader(ls) => ls.reads.read_seq,
+            _ => 0,
+        }
+    }
+
+    /// Voids the lease for the rest of the term (a TimeoutNow went out).
+    pub(super) fn void_lease(&mut self) {
+        if let RoleState::Leader(ls) = &mut self.role {
+            ls.reads.lease_void = true;
+        }
+    }
+
+    /// Reads a quorum has not confirmed within two maximum election timeouts are refused: this
+    /// leader is cut off (without check-quorum it would never step down), and the caller should
+    /// try elsewhere.
+    pub(super) fn expire_leader_reads(&mut self) {
+        let horizon = 2 * self.cfg.election_timeout_ticks_max;
+        let Some(oldest) = self.now_ticks.checked_sub(horizon) else {
+            return;
+        };
+        let me = self.id;
+        let RoleState::Leader(ls) = &mut self.role else {
+            return;
+        };
+        let reads = &mut ls.reads;
+        let mut expired = Vec::new();
+        while reads
+            .awaiting_commit
+            .front()
+            .is_some_and(|(_, _, since)| *since <= oldest)
+        {
+            let (origin, id, _) = reads.awaiting_commit.pop_front().expect("front exists");
+            expired.push((origin, id));
+        }
+        while reads
+            .awaiting_round
+            .front()
+            .is_some_and(|r| r.since <= oldest)
+        {
+            let r = reads.awaiting_round.pop_front().expect("front exists");
+            expired.push((r.origin, r.id));
+        }
+        for (origin, id) in expired {
+            deliver(
+                me,
+                &mut self.events,
+                reads,
+                origin,
+                id,
+                Err(RejectReason::LeadershipUnconfirmed),
+            );
+        }
+    }
+
     /// The leader lost leadership: every read still waiting is refused.
     pub(super) fn reject_leader_reads(&mut self, ls: &mut LeaderState) {
         let reason = RejectReason::LeadershipLost { term: self.term };
@@ -188,6 +256,7 @@ impl Raft {
         let waiting: Vec<(NodeId, ReadId)> = reads
             .awaiting_commit
             .drain(..)
+            .map(|(origin, id, _)| (origin, id))
             .chain(reads.awaiting_round.drain(..).map(|r| (r.origin, r.id)))
             .collect();
         for (origin, id) in waiting {

@@ -24,6 +24,7 @@ impl Raft {
             }
         }
         self.tick_transfer();
+        self.expire_leader_reads();
         if !self.is_leader() {
             return;
         }
@@ -69,6 +70,8 @@ impl Raft {
                 }
             }
             MessageBody::HeartbeatResponse { read_seq } => {
+                // A follower cannot confirm a round that has not started.
+                let read_seq = read_seq.min(self.current_read_seq());
                 let last = self.log.last_index();
                 let Some(pr) = self.tracker.progress_mut(from) else {
                     return;
@@ -113,6 +116,7 @@ impl Raft {
     ) {
         // The follower's hint names its last entry at or below `hint_index` with a term at most
         // the one we asked about; on our side, skip to our last entry no newer than that term.
+        let hint_index = hint_index.min(self.log.last_index());
         let match_hint = if hint_term > 0 {
             self.log.find_conflict_by_term(hint_index, hint_term).0
         } else {
@@ -279,12 +283,13 @@ impl Raft {
     pub(super) fn handle_append(
         &mut self,
         leader: NodeId,
+        leader_term: Term,
         prev_index: Index,
         prev_term: Term,
         entries: Vec<Entry>,
         leader_commit: Index,
     ) {
-        if !entries_are_contiguous(prev_index, prev_term, &entries) {
+        if !entries_are_contiguous(leader_term, prev_index, prev_term, &entries) {
             // Malformed input: a correct leader never sends this. Refuse it without a reply.
             return;
         }
@@ -326,11 +331,23 @@ impl Raft {
     }
 }
 
-/// Entries of an append must follow `prev_index` one by one with terms that never decrease.
-fn entries_are_contiguous(prev_index: Index, prev_term: Term, entries: &[Entry]) -> bool {
+/// Entries of an append must follow `prev_index` one by one, with terms that never decrease and
+/// never exceed the leader's own term (no correct leader holds an entry from its future).
+fn entries_are_contiguous(
+    leader_term: Term,
+    prev_index: Index,
+    prev_term: Term,
+    entries: &[Entry],
+) -> bool {
+    if prev_term > leader_term {
+        return false;
+    }
     let mut term = prev_term;
     for (i, e) in entries.iter().enumerate() {
-        if e.index != prev_index + 1 + i as Index || e.term < term {
+        let expected = (i as Index)
+            .checked_add(1)
+            .and_then(|k| prev_index.checked_add(k));
+        if Some(e.index) != expected || e.term < term || e.term > leader_term {
             return false;
         }
         term = e.term;

@@ -52,6 +52,7 @@ impl Raft {
             .progress(peer)
             .is_some_and(|pr| pr.match_index() == self.log.last_index());
         if caught_up {
+            self.void_lease();
             self.send(peer, MessageBody::TimeoutNow);
         }
     }
