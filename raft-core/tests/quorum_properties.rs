@@ -111,6 +111,24 @@ proptest! {
         );
     }
 
+    /// A change that ends at members M agrees with M whichever way it got there: the joint
+    /// configuration (M, M) decides exactly as the simple configuration M does.
+    #[test]
+    fn simple_and_joint_configurations_of_the_same_members_agree(
+        v in voters(), acked in acks(), votes in votes()
+    ) {
+        let simple = JointConfig::simple(v.iter().copied());
+        let joint = JointConfig::new(MajorityConfig::new(v.iter().copied()), MajorityConfig::new(v.iter().copied()));
+        prop_assert_eq!(
+            simple.committed_index(|id| acked.get(&id).copied()),
+            joint.committed_index(|id| acked.get(&id).copied())
+        );
+        prop_assert_eq!(
+            simple.vote_result(|id| votes.get(&id).copied()),
+            joint.vote_result(|id| votes.get(&id).copied())
+        );
+    }
+
     #[test]
     fn a_joint_config_with_an_empty_half_is_the_plain_majority(
         v in voters(), acked in acks(), votes in votes()

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use raft_core::{
     ChangeStep, Config, Entry, Event, HardState, Index, Membership, MembershipChange, Message,
-    NodeId, Payload, Persist, Raft, Request, Restore, Role, Snapshot,
+    MessageBody, NodeId, Payload, Persist, Raft, Request, Restore, Role, Snapshot,
 };
 
 use super::checker::Checker;
@@ -189,6 +189,8 @@ pub struct Sim {
     /// good, as an operator would.
     ever_members: BTreeSet<NodeId>,
     pub decommissioned: BTreeSet<NodeId>,
+    /// Rules that drop the next messages matching them: (from, to, how many more, which).
+    drop_rules: Vec<(NodeId, NodeId, usize, fn(&MessageBody) -> bool)>,
 }
 
 #[derive(Default, Debug, Clone, Copy)]
@@ -200,6 +202,7 @@ pub struct Stats {
     pub proposals: u64,
     pub snapshots_taken: u64,
     pub snapshots_installed: u64,
+    pub snapshot_chunks_delivered: u64,
     pub membership_changes: u64,
 }
 
@@ -254,6 +257,7 @@ impl Sim {
             latest_membership: Some((0, Membership::with_voters(voters.iter().copied()))),
             ever_members: voters.iter().copied().collect(),
             decommissioned: BTreeSet::new(),
+            drop_rules: Vec::new(),
         }
     }
 
@@ -536,13 +540,48 @@ impl Sim {
             self.stats.dropped += 1;
             return true;
         }
-        self.note(format!("deliver {m:?}"));
         self.stats.delivered += 1;
+        self.hand_over(m);
+        true
+    }
+
+    /// Drops the next `count` messages from `from` to `to` whose body matches `which`.
+    pub fn drop_next(
+        &mut self,
+        from: NodeId,
+        to: NodeId,
+        count: usize,
+        which: fn(&MessageBody) -> bool,
+    ) {
+        self.drop_rules.push((from, to, count, which));
+    }
+
+    /// Whether a drop rule takes this message (and counts it).
+    fn dropped_by_rule(&mut self, m: &Message) -> bool {
+        for rule in &mut self.drop_rules {
+            if rule.0 == m.from && rule.1 == m.to && rule.2 > 0 && (rule.3)(&m.body) {
+                rule.2 -= 1;
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Hands a message to its node (unless a rule drops it) and processes the node.
+    fn hand_over(&mut self, m: Message) {
+        if self.dropped_by_rule(&m) {
+            self.stats.dropped += 1;
+            return;
+        }
+        if matches!(m.body, MessageBody::InstallSnapshot { .. }) {
+            self.stats.snapshot_chunks_delivered += 1;
+        }
+        self.note(format!("deliver {m:?}"));
+        let to = m.to;
         if let Err(e) = self.raft_mut(to).step(m) {
             self.fail(&format!("step refused a message from the simulator: {e}"));
         }
         self.process(to);
-        true
     }
 
     /// Delivers messages in FIFO order on every link until none is left (no faults except cuts).
@@ -566,11 +605,7 @@ impl Sim {
                 if self.cut.contains(&(from, to)) || !self.nodes[&to].is_up() {
                     continue;
                 }
-                self.note(format!("deliver {:?}", f.message));
-                if let Err(e) = self.raft_mut(to).step(f.message) {
-                    self.fail(&format!("step refused a message: {e}"));
-                }
-                self.process(to);
+                self.hand_over(f.message);
             }
         }
     }
