@@ -160,6 +160,9 @@ impl SimNode {
     }
 }
 
+/// Drops the next messages matching it: (from, to, how many more, which).
+type DropRule = (NodeId, NodeId, usize, fn(&MessageBody) -> bool);
+
 struct InFlight {
     deliverable_at: u64,
     message: Message,
@@ -189,8 +192,7 @@ pub struct Sim {
     /// good, as an operator would.
     ever_members: BTreeSet<NodeId>,
     pub decommissioned: BTreeSet<NodeId>,
-    /// Rules that drop the next messages matching them: (from, to, how many more, which).
-    drop_rules: Vec<(NodeId, NodeId, usize, fn(&MessageBody) -> bool)>,
+    drop_rules: Vec<DropRule>,
 }
 
 #[derive(Default, Debug, Clone, Copy)]
