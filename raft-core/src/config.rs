@@ -67,6 +67,10 @@ pub struct Config {
     pub inflight_persists_max: usize,
     /// Most committed-entry bytes handed out for applying in one `Ready` (at least one entry).
     pub apply_batch_bytes_max: u64,
+    /// Most committed entries handed out for applying and not yet acknowledged with
+    /// `handle_applied`: a slow state machine holds back the hand-out instead of queueing
+    /// without bound.
+    pub unapplied_entries_max: u64,
     /// Entries kept in memory below a snapshot's index when compacting, so a slightly lagging
     /// follower still gets entries instead of a whole snapshot.
     pub compaction_tail_entries: u64,
@@ -106,6 +110,7 @@ impl Config {
             pending_proposals_max: 65_536,
             inflight_persists_max: 64,
             apply_batch_bytes_max: 16 << 20,
+            unapplied_entries_max: 65_536,
             compaction_tail_entries: 1024,
             snapshot_chunk_bytes: 1 << 20,
             snapshot_bytes_max: 8 << 30,
@@ -147,7 +152,7 @@ impl Config {
                 });
             }
         }
-        let limits: [(&'static str, u64); 12] = [
+        let limits: [(&'static str, u64); 13] = [
             ("append_entries_max", self.append_entries_max as u64),
             ("append_bytes_max", self.append_bytes_max),
             ("inflight_messages_max", self.inflight_messages_max as u64),
@@ -158,6 +163,7 @@ impl Config {
             ("pending_proposals_max", self.pending_proposals_max as u64),
             ("inflight_persists_max", self.inflight_persists_max as u64),
             ("apply_batch_bytes_max", self.apply_batch_bytes_max),
+            ("unapplied_entries_max", self.unapplied_entries_max),
             ("snapshot_chunk_bytes", self.snapshot_chunk_bytes),
             ("snapshot_bytes_max", self.snapshot_bytes_max),
         ];

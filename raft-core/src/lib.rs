@@ -15,8 +15,10 @@
 //!   [`Raft::commit_index`], [`Raft::progress`] and the like.
 //! - **Inputs** (`&mut self`), which only record what happened and queue work:
 //!   [`Raft::step`] (a message from a peer), [`Raft::tick`] (one unit of logical time),
-//!   [`Raft::propose`], [`Raft::read_index`], [`Raft::transfer_leadership`], and the caller's
-//!   acknowledgements [`Raft::handle_persisted`] and [`Raft::handle_applied`].
+//!   [`Raft::propose`], [`Raft::read_index`], [`Raft::transfer_leadership`],
+//!   [`Raft::propose_membership`], [`Raft::compact`] (the caller took a snapshot of its state
+//!   machine), and the caller's acknowledgements [`Raft::handle_persisted`] and
+//!   [`Raft::handle_applied`].
 //!   Requests return an id at once, or a typed [`RejectReason`] when they cannot be taken.
 //! - **Output**: [`Raft::ready`] drains everything waiting into one [`Ready`];
 //!   [`Raft::has_ready`] says whether there is anything to drain.
@@ -29,15 +31,18 @@
 //!    (Raft thesis 10.2.1), and the core holds back any message of a follower or candidate (an
 //!    append acknowledgement, a granted vote) until the persist it depends on is acknowledged.
 //!    Such held messages come out in a later `Ready`.
-//! 2. **`persist`**: make its hard state and entries durable (hard state no later than the
-//!    entries: both together, or the hard state first), then call
-//!    [`Raft::handle_persisted`] with its id. Requests must complete in id order; acknowledging
-//!    an id acknowledges all earlier ones. If `entries` starts at or below the last index already
-//!    stored, drop the stored suffix from that index first. Persisting may run on another thread
-//!    while the caller goes on calling inputs and `ready`: at most
-//!    [`Config::inflight_persists_max`] requests are out at once.
-//! 3. **`committed`**: apply these entries in order (skip [`EntryKind::Blank`] ones), then call
-//!    [`Raft::handle_applied`]. They are committed and durable on this node.
+//! 2. **`persist`**: make it durable, then call [`Raft::handle_persisted`] with its id: first
+//!    its `snapshot`, if any (a snapshot from the leader that replaces the whole stored log), then
+//!    its hard state and entries. If `entries` starts at or below the last index already stored,
+//!    drop the stored suffix from that index first. Requests must complete in id order;
+//!    acknowledging an id acknowledges all earlier ones. The order of writes within one request
+//!    does not matter for safety: the hard state's commit index never covers entries that are not
+//!    durable yet. Persisting may run on another thread while the caller goes on calling inputs
+//!    and `ready`: at most [`Config::inflight_persists_max`] requests are out at once.
+//! 3. **`snapshot`**, then **`committed`**: a snapshot received from the leader, once durable,
+//!    replaces the state machine's state; then apply the committed entries in order (skip
+//!    [`EntryKind::Blank`] and [`EntryKind::Membership`] ones) and call [`Raft::handle_applied`].
+//!    They are committed and durable on this node.
 //! 4. **`events`**: outcomes of earlier requests ([`Event::ProposalAppended`],
 //!    [`Event::ReadReady`], [`Event::Rejected`], ...) and role changes. A read named by
 //!    `ReadReady { index }` may be served once the state machine has applied `index`.
@@ -87,9 +92,16 @@
 //!
 //! # What the core keeps in memory
 //!
-//! The whole log since the last compaction point, so it can send entries to followers without
-//! asking the caller. The caller's storage holds the durable copy and gives it back through
-//! [`Restore`] after a restart.
+//! The log since the last compaction point, so it can send entries to followers without asking
+//! the caller, and the newest snapshot handed to [`Raft::compact`] (reference-counted bytes), so
+//! it can stream it to followers that fall behind the compaction point. The caller's storage
+//! holds the durable copy and gives it back through [`Restore`] after a restart.
+//!
+//! # Membership
+//!
+//! A node uses the newest membership in its log, committed or not; a change of voters always
+//! passes through a joint membership (old and new voters must both agree). See
+//! [`Raft::propose_membership`] and [`Membership`].
 
 mod config;
 mod error;

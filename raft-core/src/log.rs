@@ -294,11 +294,15 @@ impl Log {
 
     /// Committed, durable entries not yet handed out for applying, up to `bytes_max` (at least
     /// one), and marks them handed out.
-    pub(crate) fn take_committed(&mut self, bytes_max: u64) -> Vec<Entry> {
+    pub(crate) fn take_committed(&mut self, bytes_max: u64, unapplied_max: u64) -> Vec<Entry> {
         if self.snapshot_to_restore.is_some() {
             return Vec::new();
         }
-        let hi = self.commit.min(self.stable);
+        // Never more than `unapplied_max` entries handed out and not yet acknowledged applied.
+        let hi = self
+            .commit
+            .min(self.stable)
+            .min(self.applied.saturating_add(unapplied_max));
         if hi <= self.apply_cursor {
             return Vec::new();
         }
@@ -310,12 +314,14 @@ impl Log {
         entries
     }
 
-    pub(crate) fn has_committed_to_apply(&self) -> bool {
+    pub(crate) fn has_committed_to_apply(&self, unapplied_max: u64) -> bool {
+        let hi = self
+            .commit
+            .min(self.stable)
+            .min(self.applied.saturating_add(unapplied_max));
         self.snapshot_to_restore
             .as_ref()
-            .map_or(self.commit.min(self.stable) > self.apply_cursor, |s| {
-                self.stable >= s.meta.index
-            })
+            .map_or(hi > self.apply_cursor, |s| self.stable >= s.meta.index)
     }
 
     /// The received snapshot for the state machine, once it is durable; entries after it are

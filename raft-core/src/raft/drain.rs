@@ -15,7 +15,9 @@ impl Raft {
         if !self.outbox.is_empty()
             || !self.events.is_empty()
             || (persist_wanted && persist_room)
-            || self.log.has_committed_to_apply()
+            || self
+                .log
+                .has_committed_to_apply(self.cfg.unapplied_entries_max)
             || (self.role(), self.term, self.leader) != self.reported
         {
             return true;
@@ -101,7 +103,10 @@ impl Raft {
         }
 
         ready.snapshot = self.log.take_snapshot_to_restore();
-        ready.committed = self.log.take_committed(self.cfg.apply_batch_bytes_max);
+        ready.committed = self.log.take_committed(
+            self.cfg.apply_batch_bytes_max,
+            self.cfg.unapplied_entries_max,
+        );
 
         let now = (self.role(), self.term, self.leader);
         if now != self.reported {
