@@ -131,7 +131,10 @@ impl Log {
             return (out, 0);
         }
         let start = (lo - self.prev_index - 1) as usize;
-        for e in self.entries.iter().skip(start).take(count_max) {
+        if start >= self.entries.len() {
+            return (out, 0);
+        }
+        for e in self.entries.range(start..).take(count_max) {
             let size = e.size_bytes();
             if !out.is_empty() && bytes + size > bytes_max {
                 break;

@@ -61,7 +61,8 @@ pub enum MessageBody {
     TimeoutNow,
     /// Bytes `offset..offset + data.len()` of the leader's snapshot, `total_bytes` long.
     InstallSnapshot {
-        meta: SnapshotMeta,
+        /// Boxed: every message is as large as the largest variant, and this one is rare.
+        meta: Box<SnapshotMeta>,
         offset: u64,
         total_bytes: u64,
         data: Payload,
@@ -118,4 +119,17 @@ pub enum AppendOutcome {
         hint_index: Index,
         hint_term: Term,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    /// Messages are moved around by value in every batch: keep them small.
+    #[test]
+    fn a_message_stays_small() {
+        assert!(
+            std::mem::size_of::<super::Message>() <= 80,
+            "{}",
+            std::mem::size_of::<super::Message>()
+        );
+    }
 }

@@ -113,7 +113,7 @@ fn a_snapshot_older_than_what_the_follower_has_is_ignored() {
         to: follower,
         term,
         body: MessageBody::InstallSnapshot {
-            meta: old,
+            meta: Box::new(old),
             offset: 0,
             total_bytes: 4,
             data: Payload::from("abcd"),

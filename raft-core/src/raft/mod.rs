@@ -619,7 +619,7 @@ impl Raft {
                 data,
             } => {
                 self.heard_from_leader(m.from);
-                self.handle_snapshot_chunk(m.from, meta, offset, total_bytes, data);
+                self.handle_snapshot_chunk(m.from, *meta, offset, total_bytes, data);
             }
             // Answers to requests of an earlier role; nothing to do with them now.
             _ => {}

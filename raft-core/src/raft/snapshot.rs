@@ -58,7 +58,7 @@ impl Raft {
         let offset = pr.snapshot_offset().min(total_bytes);
         let end = (offset + self.cfg.snapshot_chunk_bytes).min(total_bytes);
         pr.chunk_sent();
-        let meta = snapshot.meta.clone();
+        let meta = Box::new(snapshot.meta.clone());
         let data = Payload::from(&snapshot.data[offset as usize..end as usize]);
         self.send(
             peer,
