@@ -1,0 +1,35 @@
+//! How a node runs: the protocol's configuration plus the runtime's own knobs.
+
+use std::time::Duration;
+
+use raft_core::Config as RaftConfig;
+
+/// Configuration of a [`Node`](crate::Node).
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// The protocol's configuration (id, voters, timeouts in ticks, limits).
+    pub raft: RaftConfig,
+    /// Wall-clock length of one tick. Election timeouts and heartbeats are counted in ticks.
+    pub tick_interval: Duration,
+    /// Most client requests queued for the driver; beyond it requests fail with `Busy`.
+    pub request_queue_max: usize,
+    /// Take a snapshot after this many entries applied since the last one (0: never).
+    pub snapshot_every_entries: u64,
+    /// Recent results the apply thread remembers, for proposals whose position is learnt after
+    /// they were applied (forwarded proposals can be).
+    pub recent_results_max: usize,
+}
+
+impl NodeConfig {
+    /// Defaults for node `id` of a new cluster of `voters`: 10 ms ticks (elections after
+    /// 100-200 ms of silence, heartbeats every 20 ms).
+    pub fn new(id: u64, voters: Vec<u64>) -> NodeConfig {
+        NodeConfig {
+            raft: RaftConfig::new(id, voters),
+            tick_interval: Duration::from_millis(10),
+            request_queue_max: 65_536,
+            snapshot_every_entries: 100_000,
+            recent_results_max: 65_536,
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! `raft-runtime`: runs the `raft-core` protocol on threads, with pluggable storage, transport and
+//! state machine.
+//!
+//! A [`Node`] has three threads:
+//! - the **driver** owns the core, takes every message, client request, tick and
+//!   acknowledgement waiting, and carries out the core's `Ready`. It never touches the disk or the
+//!   state machine, so heartbeats never wait behind that work;
+//! - the **storage** thread takes every persist request waiting and makes them durable with one
+//!   sync (group commit), while the leader's appends are already on their way to followers;
+//! - the **apply** thread runs the [`StateMachine`], answers the clients waiting on each entry,
+//!   serves reads once their index is applied, and takes snapshots.
+//!
+//! The pieces an application provides or picks: a [`StateMachine`], a [`Storage`]
+//! ([`MemStorage`] here) and a [`Transport`] ([`MemNetwork`] for one process).
+
+mod config;
+mod error;
+mod node;
+mod state_machine;
+pub mod storage;
+pub mod transport;
+
+pub use config::NodeConfig;
+pub use error::Error;
+pub use node::{Node, Status};
+pub use state_machine::StateMachine;
+pub use storage::{MemStorage, Storage, StorageError};
+pub use transport::{inbound_channel, Inbound, Inbox, MemNetwork, MemTransport, Transport};

@@ -1,0 +1,163 @@
+//! The apply thread: runs the state machine over committed entries, answers the clients waiting
+//! on them, serves reads once their index is applied, and takes snapshots.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use crossbeam_channel::{Receiver, Sender};
+use raft_core::{EntryKind, Index, Payload, Term};
+
+use super::jobs::{ApplyDone, ApplyJob, Reply};
+use crate::error::Error;
+use crate::state_machine::StateMachine;
+
+/// A read's query and the client waiting for its answer.
+type PendingQuery = (Vec<u8>, Reply<Vec<u8>>);
+
+pub(crate) struct Applier<S> {
+    sm: S,
+    applied: Index,
+    last_snapshot: Index,
+    snapshot_every: u64,
+    waiters: HashMap<Index, (Term, Reply<Vec<u8>>)>,
+    reads: BTreeMap<Index, Vec<PendingQuery>>,
+    /// Results of recent entries, for waiters that arrive after their entry was applied.
+    recent: VecDeque<(Index, Term, Vec<u8>)>,
+    recent_max: usize,
+}
+
+impl<S: StateMachine> Applier<S> {
+    pub(crate) fn new(sm: S, applied: Index, snapshot_every: u64, recent_max: usize) -> Applier<S> {
+        Applier {
+            sm,
+            applied,
+            last_snapshot: applied,
+            snapshot_every,
+            waiters: HashMap::new(),
+            reads: BTreeMap::new(),
+            recent: VecDeque::new(),
+            recent_max,
+        }
+    }
+
+    pub(crate) fn run(mut self, jobs: Receiver<ApplyJob>, done: Sender<ApplyDone>) {
+        while let Ok(job) = jobs.recv() {
+            let before = self.applied;
+            let mut next = Some(job);
+            while let Some(job) = next.take() {
+                if let Err(e) = self.handle(job) {
+                    let _ = done.send(ApplyDone::Failed(e));
+                    return;
+                }
+                next = jobs.try_recv().ok();
+            }
+            if self.applied > before && done.send(ApplyDone::Applied(self.applied)).is_err() {
+                return;
+            }
+            self.serve_reads();
+            if self.snapshot_every > 0 && self.applied >= self.last_snapshot + self.snapshot_every {
+                // Taken here, on the apply thread: the driver goes on heartbeating meanwhile.
+                let data = Payload::from(self.sm.snapshot());
+                self.last_snapshot = self.applied;
+                let taken = ApplyDone::SnapshotTaken {
+                    index: self.applied,
+                    data,
+                };
+                if done.send(taken).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+
+    fn handle(&mut self, job: ApplyJob) -> Result<(), String> {
+        match job {
+            ApplyJob::Restore(snapshot) => {
+                self.sm.restore(&snapshot.data)?;
+                self.applied = snapshot.meta.index;
+                self.last_snapshot = self.applied;
+                // Results up to here are unknown to this node.
+                let index = self.applied;
+                self.waiters.retain(|i, (_, reply)| {
+                    let keep = *i > index;
+                    if !keep {
+                        let _ = reply.send(Err(Error::OutcomeUnknown));
+                    }
+                    keep
+                });
+            }
+            ApplyJob::Entries(entries) => self.apply(entries),
+            ApplyJob::Waiter { index, term, reply } => {
+                if index > self.applied {
+                    self.waiters.insert(index, (term, reply));
+                } else {
+                    let result = match self.recent.iter().find(|(i, _, _)| *i == index) {
+                        Some((_, t, out)) if *t == term => Ok(out.clone()),
+                        Some(_) => Err(Error::NotCommitted),
+                        None => Err(Error::OutcomeUnknown),
+                    };
+                    let _ = reply.send(result);
+                }
+            }
+            ApplyJob::ReadAt {
+                index,
+                query,
+                reply,
+            } => {
+                self.reads.entry(index).or_default().push((query, reply));
+            }
+            ApplyJob::Query { query, reply } => {
+                let _ = reply.send(Ok(self.sm.query(&query)));
+            }
+            ApplyJob::FailWaitersAbove { index } => {
+                self.waiters.retain(|i, (_, reply)| {
+                    let keep = *i <= index;
+                    if !keep {
+                        let _ = reply.send(Err(Error::OutcomeUnknown));
+                    }
+                    keep
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, entries: Vec<raft_core::Entry>) {
+        let commands: Vec<(Index, &[u8])> = entries
+            .iter()
+            .filter(|e| e.kind == EntryKind::Command)
+            .map(|e| (e.index, &e.data[..]))
+            .collect();
+        let mut outputs = self.sm.apply_batch(&commands).into_iter();
+        for e in &entries {
+            let out = if e.kind == EntryKind::Command {
+                outputs.next().unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            if let Some((term, reply)) = self.waiters.remove(&e.index) {
+                let result = if term == e.term {
+                    Ok(out.clone())
+                } else {
+                    Err(Error::NotCommitted)
+                };
+                let _ = reply.send(result);
+            }
+            self.recent.push_back((e.index, e.term, out));
+            if self.recent.len() > self.recent_max {
+                self.recent.pop_front();
+            }
+            self.applied = e.index;
+        }
+    }
+
+    fn serve_reads(&mut self) {
+        while let Some(entry) = self.reads.first_entry() {
+            if *entry.key() > self.applied {
+                break;
+            }
+            for (query, reply) in entry.remove() {
+                let _ = reply.send(Ok(self.sm.query(&query)));
+            }
+        }
+    }
+}

@@ -1,0 +1,323 @@
+//! The driver thread: owns the `Raft` core, feeds it everything that arrived, and carries out
+//! its `Ready`. It never touches the disk or the state machine, so ticks and heartbeats never
+//! wait behind that work (the seed's hard-won lesson).
+
+use std::collections::HashMap;
+
+use crossbeam_channel::{select, Receiver, Sender};
+use raft_core::{Event, Message, ProposalId, Raft, ReadId, Request as CoreRequest, Role};
+
+use super::jobs::{ApplyDone, ApplyJob, Reply, Request, Status, StorageDone, StorageJob};
+use crate::error::Error;
+use crate::transport::Transport;
+
+/// Most items taken from one channel before the driver acts: batching without starving ticks.
+const DRAIN_MAX: usize = 4096;
+
+pub(crate) struct Driver<T> {
+    pub(crate) raft: Raft,
+    pub(crate) transport: T,
+    pub(crate) inbox: Receiver<Message>,
+    pub(crate) requests: Receiver<Request>,
+    pub(crate) storage_tx: Sender<StorageJob>,
+    pub(crate) storage_rx: Receiver<StorageDone>,
+    pub(crate) apply_tx: Sender<ApplyJob>,
+    pub(crate) apply_rx: Receiver<ApplyDone>,
+    pub(crate) ticker: Receiver<std::time::Instant>,
+    pub(crate) proposals: HashMap<ProposalId, Reply<Vec<u8>>>,
+    pub(crate) reads: HashMap<ReadId, (Vec<u8>, Reply<Vec<u8>>)>,
+    pub(crate) transfer: Option<Reply<()>>,
+    pub(crate) failed: Option<Error>,
+    pub(crate) shutting_down: bool,
+    /// Persist requests sent to storage and not yet acknowledged, oldest first.
+    pub(crate) pending_ids: std::collections::VecDeque<raft_core::PersistId>,
+    pub(crate) inflight_persists: usize,
+}
+
+impl<T: Transport> Driver<T> {
+    pub(crate) fn run(mut self) {
+        loop {
+            select! {
+                recv(self.inbox) -> m => if let Ok(m) = m { self.step(m) },
+                recv(self.requests) -> r => match r {
+                    Ok(r) => self.request(r),
+                    // Every handle is gone: nobody can ask for anything any more.
+                    Err(_) => self.shutting_down = true,
+                },
+                recv(self.storage_rx) -> d => if let Ok(d) = d { self.storage_done(d) },
+                recv(self.apply_rx) -> d => if let Ok(d) = d { self.apply_done(d) },
+                recv(self.ticker) -> _ => self.raft.tick(),
+            }
+            self.drain_inputs();
+            if self.failed.is_none() {
+                self.act();
+            }
+            if self.shutting_down && self.inflight_persists == 0 {
+                break;
+            }
+            if self.failed.is_some() && self.inflight_persists == 0 && !self.shutting_down {
+                // Storage or the state machine failed: refuse everything until shut down.
+                self.fail_everything();
+            }
+        }
+        self.fail_everything();
+    }
+
+    fn drain_inputs(&mut self) {
+        for _ in 0..DRAIN_MAX {
+            let Ok(m) = self.inbox.try_recv() else { break };
+            self.step(m);
+        }
+        for _ in 0..DRAIN_MAX {
+            let Ok(r) = self.requests.try_recv() else {
+                break;
+            };
+            self.request(r);
+        }
+        while let Ok(d) = self.storage_rx.try_recv() {
+            self.storage_done(d);
+        }
+        while let Ok(d) = self.apply_rx.try_recv() {
+            self.apply_done(d);
+        }
+    }
+
+    fn step(&mut self, m: Message) {
+        if let Err(e) = self.raft.step(m) {
+            tracing::warn!(error = %e, "dropped a message");
+        }
+    }
+
+    fn request(&mut self, r: Request) {
+        if let Some(e) = &self.failed {
+            refuse(r, e.clone());
+            return;
+        }
+        if self.shutting_down {
+            refuse(r, Error::Shutdown);
+            return;
+        }
+        match r {
+            Request::Propose { command, reply } => match self.raft.propose(command.into()) {
+                Ok(id) => {
+                    self.proposals.insert(id, reply);
+                }
+                Err(reason) => {
+                    let _ = reply.send(Err(reason.into()));
+                }
+            },
+            Request::Membership { change, reply } => match self.raft.propose_membership(change) {
+                Ok(id) => {
+                    self.proposals.insert(id, reply);
+                }
+                Err(reason) => {
+                    let _ = reply.send(Err(reason.into()));
+                }
+            },
+            Request::Read { query, reply } => match self.raft.read_index() {
+                Ok(id) => {
+                    self.reads.insert(id, (query, reply));
+                }
+                Err(reason) => {
+                    let _ = reply.send(Err(reason.into()));
+                }
+            },
+            Request::ReadStale { query, reply } => {
+                let _ = self.apply_tx.send(ApplyJob::Query { query, reply });
+            }
+            Request::Transfer { target, reply } => match self.raft.transfer_leadership(target) {
+                Ok(()) => {
+                    if let Some(old) = self.transfer.replace(reply) {
+                        let _ = old.send(Err(Error::Rejected(
+                            raft_core::RejectReason::TransferInProgress { target },
+                        )));
+                    }
+                }
+                Err(reason) => {
+                    let _ = reply.send(Err(reason.into()));
+                }
+            },
+            Request::Status { reply } => {
+                let _ = reply.send(self.status());
+            }
+            Request::Shutdown => self.shutting_down = true,
+        }
+    }
+
+    fn storage_done(&mut self, d: StorageDone) {
+        match d {
+            StorageDone::Persisted(id) => {
+                self.inflight_persists = self
+                    .inflight_persists
+                    .saturating_sub(self.raft_inflight_acked(id));
+                self.raft.handle_persisted(id);
+            }
+            StorageDone::Failed(e) => {
+                tracing::error!(error = %e, "stopping: storage failed");
+                self.failed = Some(Error::Storage(e));
+                self.inflight_persists = 0;
+            }
+        }
+    }
+
+    /// How many persist requests an acknowledgement of `id` completes.
+    fn raft_inflight_acked(&mut self, id: raft_core::PersistId) -> usize {
+        let n = self.pending_ids.iter().take_while(|p| **p <= id).count();
+        self.pending_ids.drain(..n);
+        n
+    }
+
+    fn apply_done(&mut self, d: ApplyDone) {
+        match d {
+            ApplyDone::Applied(index) => self.raft.handle_applied(index),
+            ApplyDone::SnapshotTaken { index, data } => {
+                if self.raft.compact(index, data.clone()).is_ok() {
+                    let meta = self.raft.snapshot_meta().expect("just compacted").clone();
+                    let _ = self
+                        .storage_tx
+                        .send(StorageJob::SaveSnapshot(raft_core::Snapshot { meta, data }));
+                }
+            }
+            ApplyDone::Failed(e) => {
+                tracing::error!(error = %e, "stopping: the state machine failed");
+                self.failed = Some(Error::StateMachine(e));
+            }
+        }
+    }
+
+    /// Carries out everything the core has to do.
+    fn act(&mut self) {
+        while self.raft.has_ready() {
+            let was_leader = self.raft.is_leader();
+            let rd = self.raft.ready();
+            if !rd.messages.is_empty() {
+                self.transport.send(rd.messages);
+            }
+            if let Some(p) = rd.persist {
+                self.pending_ids.push_back(p.id);
+                self.inflight_persists += 1;
+                let _ = self.storage_tx.send(StorageJob::Persist(p));
+            }
+            // Events first: a proposal's waiter must reach the apply thread before its entry.
+            for ev in rd.events {
+                self.event(ev, was_leader);
+            }
+            if let Some(s) = rd.snapshot {
+                let _ = self.apply_tx.send(ApplyJob::Restore(s));
+            }
+            if !rd.committed.is_empty() {
+                let _ = self.apply_tx.send(ApplyJob::Entries(rd.committed));
+            }
+        }
+    }
+
+    fn event(&mut self, ev: Event, was_leader: bool) {
+        match ev {
+            Event::ProposalAppended { id, index, term } => {
+                if let Some(reply) = self.proposals.remove(&id) {
+                    let _ = self.apply_tx.send(ApplyJob::Waiter { index, term, reply });
+                }
+            }
+            Event::ReadReady { id, index } => {
+                if let Some((query, reply)) = self.reads.remove(&id) {
+                    let _ = self.apply_tx.send(ApplyJob::ReadAt {
+                        index,
+                        query,
+                        reply,
+                    });
+                }
+            }
+            Event::Rejected { request, reason } => match request {
+                CoreRequest::Proposal(id) => {
+                    if let Some(reply) = self.proposals.remove(&id) {
+                        let _ = reply.send(Err(reason.into()));
+                    }
+                }
+                CoreRequest::Read(id) => {
+                    if let Some((_, reply)) = self.reads.remove(&id) {
+                        let _ = reply.send(Err(reason.into()));
+                    }
+                }
+                CoreRequest::Transfer(_) => {
+                    if let Some(reply) = self.transfer.take() {
+                        let _ = reply.send(Err(reason.into()));
+                    }
+                }
+            },
+            Event::ProposalOutcomeUnknown { id } => {
+                if let Some(reply) = self.proposals.remove(&id) {
+                    let _ = reply.send(Err(Error::OutcomeUnknown));
+                }
+            }
+            Event::TransferHandedOff { .. } => {
+                if let Some(reply) = self.transfer.take() {
+                    let _ = reply.send(Ok(()));
+                }
+            }
+            Event::RoleChanged { role, .. } => {
+                if was_leader && role != Role::Leader {
+                    // Entries this node appended as leader beyond the commit index may or may
+                    // not survive: their clients are told so now rather than left guessing.
+                    let index = self.raft.commit_index();
+                    let _ = self.apply_tx.send(ApplyJob::FailWaitersAbove { index });
+                }
+            }
+        }
+    }
+
+    fn status(&self) -> Status {
+        let r = &self.raft;
+        let peers = r
+            .membership()
+            .members()
+            .into_iter()
+            .filter_map(|id| r.progress(id).map(|p| (id, p)))
+            .collect();
+        Status {
+            id: r.id(),
+            role: r.role(),
+            term: r.term(),
+            leader: r.leader(),
+            commit_index: r.commit_index(),
+            applied_index: r.applied_index(),
+            first_index: r.first_index(),
+            last_index: r.last_index(),
+            log_entries: r.log_len(),
+            snapshot: r.snapshot_meta().cloned(),
+            membership: r.membership().clone(),
+            peers,
+        }
+    }
+
+    /// Answers every waiting client with the node's failure (or `Shutdown`).
+    fn fail_everything(&mut self) {
+        let e = self.failed.clone().unwrap_or(Error::Shutdown);
+        for (_, reply) in self.proposals.drain() {
+            let _ = reply.send(Err(e.clone()));
+        }
+        for (_, (_, reply)) in self.reads.drain() {
+            let _ = reply.send(Err(e.clone()));
+        }
+        if let Some(reply) = self.transfer.take() {
+            let _ = reply.send(Err(e.clone()));
+        }
+        while let Ok(r) = self.requests.try_recv() {
+            refuse(r, e.clone());
+        }
+    }
+}
+
+fn refuse(r: Request, e: Error) {
+    match r {
+        Request::Propose { reply, .. }
+        | Request::Read { reply, .. }
+        | Request::ReadStale { reply, .. }
+        | Request::Membership { reply, .. } => {
+            let _ = reply.send(Err(e));
+        }
+        Request::Transfer { reply, .. } => {
+            let _ = reply.send(Err(e));
+        }
+        Request::Status { .. } | Request::Shutdown => {}
+    }
+}

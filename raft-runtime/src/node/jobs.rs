@@ -1,0 +1,108 @@
+//! What the node's threads send each other. Every channel is bounded, directly or by the core:
+//! the storage queue by `inflight_persists_max`, the apply queue by `unapplied_entries_max`.
+
+use crossbeam_channel::Sender;
+use raft_core::{
+    Entry, Index, MembershipChange, NodeId, Payload, PersistId, ProgressView, Role, Snapshot,
+    SnapshotMeta, Term,
+};
+use raft_core::{Membership, Persist};
+
+use crate::error::Error;
+use crate::storage::StorageError;
+
+pub(crate) type Reply<T> = Sender<Result<T, Error>>;
+
+/// A client's request to the driver.
+pub(crate) enum Request {
+    Propose {
+        command: Vec<u8>,
+        reply: Reply<Vec<u8>>,
+    },
+    Read {
+        query: Vec<u8>,
+        reply: Reply<Vec<u8>>,
+    },
+    ReadStale {
+        query: Vec<u8>,
+        reply: Reply<Vec<u8>>,
+    },
+    Membership {
+        change: MembershipChange,
+        reply: Reply<Vec<u8>>,
+    },
+    Transfer {
+        target: NodeId,
+        reply: Reply<()>,
+    },
+    Status {
+        reply: Sender<Status>,
+    },
+    Shutdown,
+}
+
+/// Work for the storage thread.
+pub(crate) enum StorageJob {
+    Persist(Persist),
+    SaveSnapshot(Snapshot),
+}
+
+/// The storage thread's answers.
+pub(crate) enum StorageDone {
+    Persisted(PersistId),
+    Failed(StorageError),
+}
+
+/// Work for the apply thread, in log order.
+pub(crate) enum ApplyJob {
+    /// Replace the state with a snapshot received from the leader.
+    Restore(Snapshot),
+    Entries(Vec<Entry>),
+    /// Answer `reply` when the entry at `index` is applied: with its result if it has `term`.
+    Waiter {
+        index: Index,
+        term: Term,
+        reply: Reply<Vec<u8>>,
+    },
+    /// Answer `query` once everything up to `index` is applied.
+    ReadAt {
+        index: Index,
+        query: Vec<u8>,
+        reply: Reply<Vec<u8>>,
+    },
+    /// Answer `query` now.
+    Query {
+        query: Vec<u8>,
+        reply: Reply<Vec<u8>>,
+    },
+    /// Leadership was lost: waiters above `index` may or may not ever apply.
+    FailWaitersAbove {
+        index: Index,
+    },
+}
+
+/// The apply thread's answers.
+pub(crate) enum ApplyDone {
+    Applied(Index),
+    SnapshotTaken { index: Index, data: Payload },
+    Failed(String),
+}
+
+/// A node's state, for operators and clients.
+#[derive(Clone, Debug)]
+pub struct Status {
+    pub id: NodeId,
+    pub role: Role,
+    pub term: Term,
+    pub leader: Option<NodeId>,
+    pub commit_index: Index,
+    pub applied_index: Index,
+    pub first_index: Index,
+    pub last_index: Index,
+    /// Entries held in memory.
+    pub log_entries: usize,
+    pub snapshot: Option<SnapshotMeta>,
+    pub membership: Membership,
+    /// On the leader: each member's replication progress.
+    pub peers: Vec<(NodeId, ProgressView)>,
+}

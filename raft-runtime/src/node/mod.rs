@@ -1,0 +1,247 @@
+//! [`Node`]: a Raft node running on three threads. The driver thread owns the protocol core and
+//! never blocks on I/O; the storage thread makes state durable in batches (group commit); the
+//! apply thread runs the state machine and answers clients.
+//!
+//! Every client request carries its reply channel through the core as a request id, so the
+//! committed entry finds its waiting client even though commit and apply happen on other
+//! threads (the seed's second lesson).
+
+mod applier;
+mod driver;
+mod jobs;
+mod persister;
+
+pub use jobs::Status;
+
+use std::collections::{HashMap, VecDeque};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender, TrySendError};
+use raft_core::{ChangeStep, MembershipChange, NodeId, Raft};
+
+use crate::config::NodeConfig;
+use crate::error::Error;
+use crate::state_machine::StateMachine;
+use crate::storage::Storage;
+use crate::transport::{Inbox, Transport};
+use applier::Applier;
+use driver::Driver;
+use jobs::Request;
+
+/// A running Raft node. Dropping it shuts it down.
+pub struct Node {
+    id: NodeId,
+    requests: Sender<Request>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Node {
+    /// Starts a node: loads its durable state from `storage`, restores `state_machine` from the
+    /// newest snapshot, and starts its threads. `inbox` is the receiving end of the inbound
+    /// channel whose sending end `transport`'s peers deliver into.
+    pub fn start<S, St, T>(
+        config: NodeConfig,
+        mut state_machine: S,
+        mut storage: St,
+        transport: T,
+        inbox: Inbox,
+    ) -> Result<Node, Error>
+    where
+        S: StateMachine,
+        St: Storage,
+        T: Transport,
+    {
+        let restore = storage.load()?;
+        let mut applied = 0;
+        if let Some(s) = &restore.snapshot {
+            state_machine
+                .restore(&s.data)
+                .map_err(Error::StateMachine)?;
+            applied = s.meta.index;
+        }
+        let restore = raft_core::Restore { applied, ..restore };
+        let raft = Raft::restore(config.raft.clone(), restore)
+            .map_err(|e| Error::StateMachine(format!("cannot start from the stored state: {e}")))?;
+        let id = raft.id();
+
+        let (requests_tx, requests) = bounded(config.request_queue_max);
+        // Bounded by the core: at most `inflight_persists_max` persists and
+        // `unapplied_entries_max` entries are ever out (plus one job per client waiting).
+        let (storage_tx, storage_jobs) = unbounded();
+        let (storage_done_tx, storage_rx) = unbounded();
+        let (apply_tx, apply_jobs) = unbounded();
+        let (apply_done_tx, apply_rx) = unbounded();
+
+        let mut threads = Vec::new();
+        threads.push(spawn(&format!("raft-{id}-storage"), move || {
+            persister::run(storage, storage_jobs, storage_done_tx)
+        })?);
+        let applier = Applier::new(
+            state_machine,
+            applied,
+            config.snapshot_every_entries,
+            config.recent_results_max,
+        );
+        threads.push(spawn(&format!("raft-{id}-apply"), move || {
+            applier.run(apply_jobs, apply_done_tx)
+        })?);
+        let driver = Driver {
+            raft,
+            transport,
+            inbox: inbox.rx,
+            requests,
+            storage_tx,
+            storage_rx,
+            apply_tx,
+            apply_rx,
+            ticker: crossbeam_channel::tick(config.tick_interval),
+            proposals: HashMap::new(),
+            reads: HashMap::new(),
+            transfer: None,
+            failed: None,
+            shutting_down: false,
+            pending_ids: VecDeque::new(),
+            inflight_persists: 0,
+        };
+        threads.push(spawn(&format!("raft-{id}-driver"), move || driver.run())?);
+        Ok(Node {
+            id,
+            requests: requests_tx,
+            threads,
+        })
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// Proposes `command` and waits until it is committed and applied, returning the state
+    /// machine's response.
+    pub fn propose(&self, command: Vec<u8>, timeout: Duration) -> Result<Vec<u8>, Error> {
+        wait(self.propose_async(command)?, timeout)
+    }
+
+    /// Proposes `command`; the receiver gets the response once it is applied.
+    pub fn propose_async(
+        &self,
+        command: Vec<u8>,
+    ) -> Result<Receiver<Result<Vec<u8>, Error>>, Error> {
+        self.ask(|reply| Request::Propose { command, reply })
+    }
+
+    /// A linearizable read: confirmed with a quorum (or the lease, when configured), then
+    /// answered by the state machine once it has applied everything the read must see.
+    pub fn read(&self, query: Vec<u8>, timeout: Duration) -> Result<Vec<u8>, Error> {
+        wait(self.ask(|reply| Request::Read { query, reply })?, timeout)
+    }
+
+    /// A read of this node's state as it is, possibly stale.
+    pub fn read_stale(&self, query: Vec<u8>, timeout: Duration) -> Result<Vec<u8>, Error> {
+        wait(
+            self.ask(|reply| Request::ReadStale { query, reply })?,
+            timeout,
+        )
+    }
+
+    /// Changes the membership; returns once the change is applied on this node.
+    pub fn change_membership(
+        &self,
+        change: MembershipChange,
+        timeout: Duration,
+    ) -> Result<(), Error> {
+        wait(
+            self.ask(|reply| Request::Membership { change, reply })?,
+            timeout,
+        )
+        .map(|_| ())
+    }
+
+    /// Adds `id` as a learner.
+    pub fn add_learner(&self, id: NodeId, timeout: Duration) -> Result<(), Error> {
+        self.change_membership(steps(ChangeStep::AddLearner(id), false), timeout)
+    }
+
+    /// Promotes learner `id` to voter (through a joint membership, left automatically).
+    pub fn promote(&self, id: NodeId, timeout: Duration) -> Result<(), Error> {
+        self.change_membership(steps(ChangeStep::AddVoter(id), true), timeout)
+    }
+
+    /// Removes voter or learner `id`.
+    pub fn remove(&self, id: NodeId, timeout: Duration) -> Result<(), Error> {
+        self.change_membership(steps(ChangeStep::Remove(id), true), timeout)
+    }
+
+    /// Hands leadership to `target`; returns once this leader has handed it off.
+    pub fn transfer_leadership(&self, target: NodeId, timeout: Duration) -> Result<(), Error> {
+        wait(
+            self.ask(|reply| Request::Transfer { target, reply })?,
+            timeout,
+        )
+    }
+
+    /// The node's current state.
+    pub fn status(&self) -> Result<Status, Error> {
+        let (reply, rx) = bounded(1);
+        self.send(Request::Status { reply })?;
+        rx.recv_timeout(Duration::from_secs(10))
+            .map_err(|_| Error::Shutdown)
+    }
+
+    /// Stops the node: requests queued are refused, writes in flight are finished, threads end.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        let _ = self.requests.send(Request::Shutdown);
+        // The driver finishes its writes, then drops the channels that end the other threads.
+        for t in self.threads.drain(..).rev() {
+            let _ = t.join();
+        }
+    }
+
+    fn ask<T>(
+        &self,
+        make: impl FnOnce(jobs::Reply<T>) -> Request,
+    ) -> Result<Receiver<Result<T, Error>>, Error> {
+        let (reply, rx) = bounded(1);
+        self.send(make(reply))?;
+        Ok(rx)
+    }
+
+    fn send(&self, r: Request) -> Result<(), Error> {
+        self.requests.try_send(r).map_err(|e| match e {
+            TrySendError::Full(_) => Error::Busy,
+            TrySendError::Disconnected(_) => Error::Shutdown,
+        })
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn steps(step: ChangeStep, auto_leave: bool) -> MembershipChange {
+    MembershipChange::Steps {
+        steps: vec![step],
+        auto_leave,
+    }
+}
+
+fn wait<T>(rx: Receiver<Result<T, Error>>, timeout: Duration) -> Result<T, Error> {
+    match rx.recv_timeout(timeout) {
+        Ok(r) => r,
+        Err(RecvTimeoutError::Timeout) => Err(Error::Timeout),
+        Err(RecvTimeoutError::Disconnected) => Err(Error::Shutdown),
+    }
+}
+
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>, Error> {
+    thread::Builder::new()
+        .name(name.to_string())
+        .spawn(f)
+        .map_err(|e| Error::StateMachine(format!("cannot start thread {name}: {e}")))
+}

@@ -1,0 +1,36 @@
+//! Durable state: the log, the hard state and snapshots.
+
+mod mem;
+
+pub use mem::MemStorage;
+
+use raft_core::{Persist, Restore, Snapshot};
+use thiserror::Error;
+
+/// A storage failure. The node stops rather than go on with state it could not make durable.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum StorageError {
+    #[error("I/O error on {path}: {message}")]
+    Io { path: String, message: String },
+    #[error("corrupt data in {path} at offset {offset}: {reason}")]
+    Corrupt {
+        path: String,
+        offset: u64,
+        reason: String,
+    },
+    #[error("storage closed")]
+    Closed,
+}
+
+/// Where a node keeps what must survive a crash. Called from the node's storage thread only.
+pub trait Storage: Send + 'static {
+    /// Everything durable, to restart from.
+    fn load(&mut self) -> Result<Restore, StorageError>;
+
+    /// Makes a batch of persist requests durable, in order, with as few syncs as possible
+    /// (group commit: one for the whole batch is the point). Returns once all are durable.
+    fn persist(&mut self, batch: &[Persist]) -> Result<(), StorageError>;
+
+    /// Makes a snapshot of the state machine durable; entries it covers may then be dropped.
+    fn save_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), StorageError>;
+}

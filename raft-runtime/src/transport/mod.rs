@@ -1,0 +1,44 @@
+//! Moving messages between nodes. A transport sends without blocking the node's driver; inbound
+//! messages reach the node through the [`Inbound`] handle it is given.
+
+mod mem;
+
+pub use mem::{MemNetwork, MemTransport};
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use raft_core::Message;
+
+/// Sends messages to peers. It must never block the caller: a message it cannot send now may be
+/// dropped (Raft retries what matters).
+pub trait Transport: Send + 'static {
+    fn send(&mut self, messages: Vec<Message>);
+}
+
+/// The node's inbox, handed to a transport to deliver messages into. Bounded: when the node
+/// falls behind, new messages are dropped and counted, like on a congested network.
+#[derive(Clone, Debug)]
+pub struct Inbound {
+    tx: Sender<Message>,
+}
+
+/// The receiving end of an [`Inbound`], given to the node.
+#[derive(Debug)]
+pub struct Inbox {
+    pub(crate) rx: Receiver<Message>,
+}
+
+/// An inbound channel holding at most `capacity` messages.
+pub fn inbound_channel(capacity: usize) -> (Inbound, Inbox) {
+    let (tx, rx) = crossbeam_channel::bounded(capacity);
+    (Inbound { tx }, Inbox { rx })
+}
+
+impl Inbound {
+    /// Delivers a message; returns false when it was dropped (inbox full or node gone).
+    pub fn deliver(&self, m: Message) -> bool {
+        match self.tx.try_send(m) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => false,
+        }
+    }
+}
