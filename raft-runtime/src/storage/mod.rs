@@ -1,7 +1,9 @@
 //! Durable state: the log, the hard state and snapshots.
 
+mod disk;
 mod mem;
 
+pub use disk::{DiskOptions, DiskStorage, RealFs, SyncPolicy, Vfs};
 pub use mem::MemStorage;
 
 use raft_core::{Persist, Restore, Snapshot};

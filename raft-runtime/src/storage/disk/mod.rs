@@ -1,0 +1,445 @@
+//! Durable storage on disk: a segmented write-ahead log, an atomically replaced file for the
+//! term and vote, and checksummed snapshot files.
+//!
+//! Layout of the directory:
+//! - `wal-<seq>.log`: log segments, each a sequence of records (see `record.rs`), one per persist
+//!   request: its entries and the commit index. A batch of requests is written with one write and
+//!   one `fdatasync` (group commit). A segment rolls once it passes `segment_bytes_max`.
+//! - `hardstate`: the term and vote, replaced atomically (temporary file, sync, rename, directory
+//!   sync) before any entry of the same batch is written.
+//! - `snap-<index>.snap`: a snapshot (metadata record, data record), written atomically. It names
+//!   the first segment still needed after it; older segments and snapshots are then deleted.
+//!
+//! On open: the newest valid snapshot, then the log replayed from the segment it names. A torn
+//! last record (a crash mid-write) is cut off and logged; damage anywhere else is an error that
+//! names the file and offset, and the node refuses to start rather than silently lose entries.
+
+mod record;
+mod vfs;
+
+pub use vfs::{RealFs, Vfs};
+
+use std::path::{Path, PathBuf};
+
+use raft_core::{Entry, HardState, Index, NodeId, Persist, Restore, Snapshot, SnapshotMeta, Term};
+use serde::{Deserialize, Serialize};
+
+use super::{Storage, StorageError};
+use record::Decoded;
+
+/// When to `fdatasync`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncPolicy {
+    /// After every batch, before acknowledging it: what Raft's safety assumes.
+    Always,
+    /// Never. Much faster, but a machine crash (not a process crash) can lose acknowledged
+    /// writes and votes, which can break Raft's guarantees. For tests and benchmarks only.
+    Never,
+}
+
+#[derive(Clone, Debug)]
+pub struct DiskOptions {
+    pub sync: SyncPolicy,
+    /// A segment rolls once it is at least this large.
+    pub segment_bytes_max: u64,
+}
+
+impl Default for DiskOptions {
+    fn default() -> DiskOptions {
+        DiskOptions {
+            sync: SyncPolicy::Always,
+            segment_bytes_max: 64 << 20,
+        }
+    }
+}
+
+/// One persist request as written in the log.
+#[derive(Serialize, Deserialize)]
+struct WalRecord {
+    commit: Index,
+    entries: Vec<Entry>,
+}
+
+/// The snapshot file's first record.
+#[derive(Serialize, Deserialize)]
+struct SnapshotHeader {
+    meta: SnapshotMeta,
+    /// The first log segment still needed after this snapshot.
+    first_segment: u64,
+}
+
+#[derive(Serialize, Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+struct TermVote {
+    term: Term,
+    vote: Option<NodeId>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Segment {
+    seq: u64,
+    /// The highest index ever written into it.
+    max_index: Index,
+    bytes: u64,
+}
+
+/// Storage in a directory. See the module documentation for the layout.
+pub struct DiskStorage<F: Vfs = RealFs> {
+    fs: F,
+    dir: PathBuf,
+    options: DiskOptions,
+    segments: Vec<Segment>,
+    term_vote: TermVote,
+    snapshot_index: Index,
+    last_index: Index,
+    loaded: bool,
+}
+
+impl DiskStorage<RealFs> {
+    /// Storage in `dir` (created if missing). Nothing is read until `load`.
+    pub fn open(
+        dir: impl AsRef<Path>,
+        options: DiskOptions,
+    ) -> Result<DiskStorage<RealFs>, StorageError> {
+        DiskStorage::open_with(RealFs, dir, options)
+    }
+}
+
+impl<F: Vfs> DiskStorage<F> {
+    pub fn open_with(
+        fs: F,
+        dir: impl AsRef<Path>,
+        options: DiskOptions,
+    ) -> Result<DiskStorage<F>, StorageError> {
+        let dir = dir.as_ref().to_path_buf();
+        fs.create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+        Ok(DiskStorage {
+            fs,
+            dir,
+            options,
+            segments: Vec::new(),
+            term_vote: TermVote::default(),
+            snapshot_index: 0,
+            last_index: 0,
+            loaded: false,
+        })
+    }
+
+    /// The file system underneath (for tests that inspect or damage it).
+    pub fn fs(&self) -> &F {
+        &self.fs
+    }
+
+    fn segment_path(&self, seq: u64) -> PathBuf {
+        self.dir.join(format!("wal-{seq:020}.log"))
+    }
+
+    fn snapshot_path(&self, index: Index) -> PathBuf {
+        self.dir.join(format!("snap-{index:020}.snap"))
+    }
+
+    fn hardstate_path(&self) -> PathBuf {
+        self.dir.join("hardstate")
+    }
+
+    fn list(&self, prefix: &str, suffix: &str) -> Result<Vec<u64>, StorageError> {
+        let mut found: Vec<u64> = self
+            .fs
+            .list(&self.dir)
+            .map_err(|e| io(&self.dir, e))?
+            .iter()
+            .filter_map(|n| n.strip_prefix(prefix)?.strip_suffix(suffix)?.parse().ok())
+            .collect();
+        found.sort_unstable();
+        Ok(found)
+    }
+
+    /// The newest snapshot that reads back whole, with the first segment it needs.
+    fn load_snapshot(&self) -> Result<Option<(Snapshot, u64)>, StorageError> {
+        for index in self.list("snap-", ".snap")?.into_iter().rev() {
+            let path = self.snapshot_path(index);
+            let buf = self.fs.read(&path).map_err(|e| io(&path, e))?;
+            match read_snapshot(&buf) {
+                Some(found) => return Ok(Some(found)),
+                None => tracing::warn!(path = %path.display(), "skipping a damaged snapshot file"),
+            }
+        }
+        Ok(None)
+    }
+
+    fn load_term_vote(&self) -> Result<TermVote, StorageError> {
+        let path = self.hardstate_path();
+        let Ok(buf) = self.fs.read(&path) else {
+            return Ok(TermVote::default());
+        };
+        match record::decode(&buf, 0) {
+            Decoded::Record(payload, _) => {
+                postcard::from_bytes(payload).map_err(|e| corrupt(&path, 0, &e.to_string()))
+            }
+            _ => Err(corrupt(
+                &path,
+                0,
+                "damaged hard state (it is written atomically)",
+            )),
+        }
+    }
+
+    fn write_term_vote(&mut self, tv: TermVote) -> Result<(), StorageError> {
+        let mut buf = Vec::new();
+        record::encode(&postcard::to_allocvec(&tv).expect("encodes"), &mut buf);
+        let path = self.hardstate_path();
+        vfs::write_atomic(&self.fs, &path, &buf).map_err(|e| io(&path, e))?;
+        self.term_vote = tv;
+        Ok(())
+    }
+
+    /// Starts a new segment (created and made durable in the directory).
+    fn roll(&mut self) -> Result<(), StorageError> {
+        let seq = self.segments.last().map_or(1, |s| s.seq + 1);
+        let path = self.segment_path(seq);
+        self.fs.append(&path, &[]).map_err(|e| io(&path, e))?;
+        self.fs.sync_dir(&self.dir).map_err(|e| io(&self.dir, e))?;
+        self.segments.push(Segment {
+            seq,
+            max_index: 0,
+            bytes: 0,
+        });
+        Ok(())
+    }
+
+    /// Writes a snapshot file naming `first_segment`, then deletes what it makes obsolete.
+    fn write_snapshot(
+        &mut self,
+        snapshot: &Snapshot,
+        first_segment: u64,
+    ) -> Result<(), StorageError> {
+        let header = SnapshotHeader {
+            meta: snapshot.meta.clone(),
+            first_segment,
+        };
+        let mut buf = Vec::new();
+        record::encode(&postcard::to_allocvec(&header).expect("encodes"), &mut buf);
+        record::encode(&snapshot.data, &mut buf);
+        let path = self.snapshot_path(snapshot.meta.index);
+        vfs::write_atomic(&self.fs, &path, &buf).map_err(|e| io(&path, e))?;
+        self.snapshot_index = snapshot.meta.index;
+        // Only now that the snapshot is durable can what it covers go.
+        for old in self.list("snap-", ".snap")? {
+            if old < snapshot.meta.index {
+                let _ = self.fs.remove(&self.snapshot_path(old));
+            }
+        }
+        let (gone, kept): (Vec<Segment>, Vec<Segment>) =
+            self.segments.iter().partition(|s| s.seq < first_segment);
+        for s in gone {
+            let _ = self.fs.remove(&self.segment_path(s.seq));
+        }
+        self.segments = kept;
+        let _ = self.fs.sync_dir(&self.dir);
+        Ok(())
+    }
+}
+
+fn read_snapshot(buf: &[u8]) -> Option<(Snapshot, u64)> {
+    let Decoded::Record(header, next) = record::decode(buf, 0) else {
+        return None;
+    };
+    let header: SnapshotHeader = postcard::from_bytes(header).ok()?;
+    let Decoded::Record(data, end) = record::decode(buf, next) else {
+        return None;
+    };
+    if end != buf.len() {
+        return None;
+    }
+    let snapshot = Snapshot {
+        meta: header.meta,
+        data: data.into(),
+    };
+    Some((snapshot, header.first_segment))
+}
+
+impl<F: Vfs> Storage for DiskStorage<F> {
+    fn load(&mut self) -> Result<Restore, StorageError> {
+        let snapshot = self.load_snapshot()?;
+        let (base, first_segment) = snapshot
+            .as_ref()
+            .map_or((0, 0), |(s, first)| (s.meta.index, *first));
+        self.term_vote = self.load_term_vote()?;
+        let mut commit = 0;
+        let mut entries: Vec<Entry> = Vec::new();
+        let seqs: Vec<u64> = self
+            .list("wal-", ".log")?
+            .into_iter()
+            .filter(|s| *s >= first_segment)
+            .collect();
+        self.segments.clear();
+        for (i, &seq) in seqs.iter().enumerate() {
+            let last_segment = i + 1 == seqs.len();
+            let path = self.segment_path(seq);
+            let buf = self.fs.read(&path).map_err(|e| io(&path, e))?;
+            let mut offset = 0;
+            let mut max_index = 0;
+            loop {
+                match record::decode(&buf, offset) {
+                    Decoded::End => break,
+                    Decoded::Record(payload, next) => {
+                        let rec: WalRecord = postcard::from_bytes(payload)
+                            .map_err(|e| corrupt(&path, offset as u64, &e.to_string()))?;
+                        commit = commit.max(rec.commit);
+                        if let Some(last) = rec.entries.last() {
+                            max_index = max_index.max(last.index);
+                        }
+                        replay(&mut entries, base, rec.entries)
+                            .map_err(|why| corrupt(&path, offset as u64, why))?;
+                        offset = next;
+                    }
+                    Decoded::Torn if last_segment => {
+                        tracing::warn!(
+                            path = %path.display(),
+                            offset,
+                            "cutting off a torn record at the end of the log (a write cut short by a crash)"
+                        );
+                        self.fs
+                            .truncate(&path, offset as u64)
+                            .map_err(|e| io(&path, e))?;
+                        self.fs.sync(&path).map_err(|e| io(&path, e))?;
+                        break;
+                    }
+                    Decoded::Torn => {
+                        return Err(corrupt(
+                            &path,
+                            offset as u64,
+                            "truncated record before the last segment",
+                        ))
+                    }
+                    Decoded::Corrupt(why) => return Err(corrupt(&path, offset as u64, why)),
+                }
+            }
+            self.segments.push(Segment {
+                seq,
+                max_index,
+                bytes: offset as u64,
+            });
+        }
+        self.snapshot_index = base;
+        self.last_index = base + entries.len() as Index;
+        self.loaded = true;
+        Ok(Restore {
+            hard_state: HardState {
+                term: self.term_vote.term,
+                vote: self.term_vote.vote,
+                commit,
+            },
+            snapshot: snapshot.map(|(s, _)| s),
+            entries,
+            applied: base,
+        })
+    }
+
+    fn persist(&mut self, batch: &[Persist]) -> Result<(), StorageError> {
+        assert!(self.loaded, "load() comes before persist()");
+        for p in batch {
+            if let Some(s) = &p.snapshot {
+                // A snapshot from the leader replaces the whole log: the old segments may hold
+                // entries that conflict with it, so the snapshot names a fresh segment.
+                self.roll()?;
+                let first = self.segments.last().expect("just rolled").seq;
+                self.write_snapshot(s, first)?;
+                self.last_index = s.meta.index;
+            }
+        }
+        // The term and vote go first, so no entry is ever durable without the vote that let it in.
+        if let Some(hs) = batch.iter().rev().find_map(|p| p.hard_state) {
+            let tv = TermVote {
+                term: hs.term,
+                vote: hs.vote,
+            };
+            if tv != self.term_vote {
+                self.write_term_vote(tv)?;
+            }
+        }
+        let mut buf = Vec::new();
+        let mut max_index = 0;
+        for p in batch {
+            let commit = p.hard_state.map_or(0, |h| h.commit);
+            if p.entries.is_empty() && commit == 0 {
+                continue;
+            }
+            if let Some(last) = p.entries.last() {
+                max_index = max_index.max(last.index);
+                self.last_index = last.index;
+            }
+            let rec = WalRecord {
+                commit,
+                entries: p.entries.clone(),
+            };
+            record::encode(&postcard::to_allocvec(&rec).expect("encodes"), &mut buf);
+        }
+        if buf.is_empty() {
+            return Ok(());
+        }
+        if self
+            .segments
+            .last()
+            .is_none_or(|s| s.bytes >= self.options.segment_bytes_max)
+        {
+            self.roll()?;
+        }
+        let seg = self.segments.last_mut().expect("a segment");
+        let path = self.dir.join(format!("wal-{:020}.log", seg.seq));
+        self.fs.append(&path, &buf).map_err(|e| io(&path, e))?;
+        seg.bytes += buf.len() as u64;
+        seg.max_index = seg.max_index.max(max_index);
+        if self.options.sync == SyncPolicy::Always {
+            self.fs.sync(&path).map_err(|e| io(&path, e))?;
+        }
+        Ok(())
+    }
+
+    fn save_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), StorageError> {
+        if snapshot.meta.index <= self.snapshot_index {
+            return Ok(());
+        }
+        // Keep every segment holding an entry after the snapshot.
+        let first = self
+            .segments
+            .iter()
+            .find(|s| s.max_index > snapshot.meta.index)
+            .or(self.segments.last())
+            .map_or(1, |s| s.seq);
+        self.write_snapshot(snapshot, first)
+    }
+}
+
+/// Adds a record's entries to the replayed log (entries after `base`).
+fn replay(log: &mut Vec<Entry>, base: Index, entries: Vec<Entry>) -> Result<(), &'static str> {
+    let Some(first) = entries.first().map(|e| e.index) else {
+        return Ok(());
+    };
+    let last = base + log.len() as Index;
+    if first > last + 1 {
+        return Err("a gap in the log");
+    }
+    for e in entries {
+        if e.index <= base {
+            continue;
+        }
+        log.truncate((e.index - base - 1) as usize);
+        log.push(e);
+    }
+    Ok(())
+}
+
+fn io(path: &Path, e: std::io::Error) -> StorageError {
+    StorageError::Io {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    }
+}
+
+fn corrupt(path: &Path, offset: u64, reason: &str) -> StorageError {
+    StorageError::Corrupt {
+        path: path.display().to_string(),
+        offset,
+        reason: reason.to_string(),
+    }
+}

@@ -1,0 +1,183 @@
+//! The disk storage on the real file system: what is persisted comes back, torn tails are cut
+//! off, corruption before the tail is refused with the file and offset, snapshots compact.
+
+use raft_core::{
+    Entry, EntryKind, HardState, Membership, Payload, Persist, Snapshot, SnapshotMeta,
+};
+use raft_runtime::{DiskOptions, DiskStorage, Storage, StorageError, SyncPolicy};
+
+fn entry(index: u64, term: u64) -> Entry {
+    Entry {
+        term,
+        index,
+        kind: EntryKind::Command,
+        data: Payload::from(format!("e{index}-t{term}").as_str()),
+    }
+}
+
+fn persist(id: u64, hs: Option<HardState>, entries: Vec<Entry>) -> Persist {
+    Persist {
+        id,
+        hard_state: hs,
+        snapshot: None,
+        entries,
+    }
+}
+
+fn open(dir: &std::path::Path, segment_bytes_max: u64) -> DiskStorage {
+    let options = DiskOptions {
+        sync: SyncPolicy::Always,
+        segment_bytes_max,
+    };
+    DiskStorage::open(dir, options).unwrap()
+}
+
+fn segments(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn what_is_persisted_comes_back_after_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path(), 1 << 20);
+    assert_eq!(s.load().unwrap().entries, vec![]);
+    let hs = HardState {
+        term: 2,
+        vote: Some(3),
+        commit: 2,
+    };
+    s.persist(&[
+        persist(1, None, vec![entry(1, 1), entry(2, 1)]),
+        persist(2, Some(hs), vec![entry(3, 2)]),
+    ])
+    .unwrap();
+    // A follower's conflicting suffix is replaced.
+    s.persist(&[persist(3, None, vec![entry(3, 3), entry(4, 3)])])
+        .unwrap();
+    drop(s);
+    let r = open(dir.path(), 1 << 20).load().unwrap();
+    assert_eq!(
+        r.entries,
+        vec![entry(1, 1), entry(2, 1), entry(3, 3), entry(4, 3)]
+    );
+    assert_eq!(r.hard_state, hs);
+}
+
+#[test]
+fn segments_roll_and_a_snapshot_deletes_those_it_covers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path(), 200);
+    s.load().unwrap();
+    for i in 1..=60 {
+        s.persist(&[persist(i, None, vec![entry(i, 1)])]).unwrap();
+    }
+    let before = segments(dir.path()).len();
+    assert!(before > 3, "{before} segments");
+    let snap = Snapshot {
+        meta: SnapshotMeta {
+            index: 50,
+            term: 1,
+            membership: Membership::with_voters([1, 2, 3]),
+        },
+        data: Payload::from("state at 50"),
+    };
+    s.save_snapshot(&snap).unwrap();
+    assert!(segments(dir.path()).len() < before);
+    drop(s);
+    let r = open(dir.path(), 200).load().unwrap();
+    assert_eq!(r.snapshot, Some(snap));
+    assert_eq!(r.applied, 50);
+    assert_eq!(
+        r.entries,
+        (51..=60).map(|i| entry(i, 1)).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_torn_last_record_is_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path(), 1 << 20);
+    s.load().unwrap();
+    s.persist(&[persist(1, None, vec![entry(1, 1), entry(2, 1)])])
+        .unwrap();
+    s.persist(&[persist(2, None, vec![entry(3, 1)])]).unwrap();
+    drop(s);
+    let seg = segments(dir.path()).pop().unwrap();
+    let len = std::fs::metadata(&seg).unwrap().len();
+    // The crash cut the second record short.
+    let f = std::fs::OpenOptions::new().write(true).open(&seg).unwrap();
+    f.set_len(len - 3).unwrap();
+    let r = open(dir.path(), 1 << 20).load().unwrap();
+    assert_eq!(r.entries, vec![entry(1, 1), entry(2, 1)]);
+    // The file was repaired: new records follow the last good one.
+    let mut s = open(dir.path(), 1 << 20);
+    s.load().unwrap();
+    s.persist(&[persist(3, None, vec![entry(3, 2)])]).unwrap();
+    drop(s);
+    let r = open(dir.path(), 1 << 20).load().unwrap();
+    assert_eq!(r.entries, vec![entry(1, 1), entry(2, 1), entry(3, 2)]);
+}
+
+#[test]
+fn corruption_before_the_tail_is_refused_naming_file_and_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path(), 1 << 20);
+    s.load().unwrap();
+    s.persist(&[persist(1, None, vec![entry(1, 1)])]).unwrap();
+    s.persist(&[persist(2, None, vec![entry(2, 1)])]).unwrap();
+    drop(s);
+    let seg = segments(dir.path()).pop().unwrap();
+    let mut bytes = std::fs::read(&seg).unwrap();
+    bytes[10] ^= 0x55; // inside the first record's payload
+    std::fs::write(&seg, bytes).unwrap();
+    match open(dir.path(), 1 << 20).load() {
+        Err(StorageError::Corrupt { path, offset, .. }) => {
+            assert!(path.ends_with(".log"), "{path}");
+            assert_eq!(offset, 0);
+        }
+        other => panic!("expected corruption to be reported, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_snapshot_from_the_leader_replaces_the_whole_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path(), 1 << 20);
+    s.load().unwrap();
+    s.persist(&[persist(
+        1,
+        None,
+        vec![entry(1, 1), entry(2, 1), entry(3, 1)],
+    )])
+    .unwrap();
+    let snap = Snapshot {
+        meta: SnapshotMeta {
+            index: 10,
+            term: 4,
+            membership: Membership::with_voters([1, 2, 3]),
+        },
+        data: Payload::from("leader's state"),
+    };
+    s.persist(&[Persist {
+        id: 2,
+        hard_state: None,
+        snapshot: Some(snap.clone()),
+        entries: vec![],
+    }])
+    .unwrap();
+    s.persist(&[persist(3, None, vec![entry(11, 4)])]).unwrap();
+    drop(s);
+    let r = open(dir.path(), 1 << 20).load().unwrap();
+    assert_eq!(r.snapshot, Some(snap));
+    assert_eq!(
+        r.entries,
+        vec![entry(11, 4)],
+        "the old entries 1..3 are gone"
+    );
+}
