@@ -1,0 +1,383 @@
+//! Crash consistency of the disk storage, in the style of redb's tests: the storage runs on a
+//! simulated file system that keeps a "written" and a "durable" image of every file and of the
+//! directory. A workload of persist batches (appends, conflicting suffixes, votes, snapshots) is
+//! run with a crash at the Nth sync, for every N the workload reaches, optionally tearing the
+//! last unsynced write. After reopening from the durable image: everything acknowledged is
+//! present, and nothing appears that was never written.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use raft_core::{
+    Entry, EntryKind, HardState, Index, Membership, Payload, Persist, Snapshot, SnapshotMeta,
+};
+use raft_runtime::storage::Vfs;
+use raft_runtime::{DiskOptions, DiskStorage, Storage, SyncPolicy};
+
+#[derive(Default)]
+struct FileData {
+    written: Vec<u8>,
+    durable: Vec<u8>,
+}
+
+#[derive(Default)]
+struct SimState {
+    files: Vec<FileData>,
+    /// The directory as written, and as durable: name -> file.
+    names: BTreeMap<PathBuf, usize>,
+    durable_names: BTreeMap<PathBuf, usize>,
+    syncs: u64,
+    crash_at: Option<u64>,
+    crashed: bool,
+}
+
+#[derive(Clone, Default)]
+struct SimFs(Arc<Mutex<SimState>>);
+
+fn crashed() -> io::Error {
+    io::Error::other("simulated crash")
+}
+
+impl SimFs {
+    /// The file system as a machine would find it after the crash: only what was durable, and,
+    /// with `tear`, half of the unsynced bytes last appended to one file.
+    fn after_crash(&self, tear: Option<usize>) -> SimFs {
+        let s = self.0.lock();
+        let mut next = SimState::default();
+        for (name, id) in &s.durable_names {
+            let f = &s.files[*id];
+            let mut content = f.durable.clone();
+            if tear == Some(*id)
+                && f.written.len() > f.durable.len()
+                && f.written.starts_with(&f.durable)
+            {
+                let extra = &f.written[f.durable.len()..];
+                content.extend_from_slice(&extra[..extra.len() / 2]);
+            }
+            next.files.push(FileData {
+                written: content.clone(),
+                durable: content,
+            });
+            let new_id = next.files.len() - 1;
+            next.names.insert(name.clone(), new_id);
+            next.durable_names.insert(name.clone(), new_id);
+        }
+        SimFs(Arc::new(Mutex::new(next)))
+    }
+
+    /// The file most recently written past its durable length, if any.
+    fn unsynced_file(&self) -> Option<usize> {
+        let s = self.0.lock();
+        s.durable_names
+            .values()
+            .copied()
+            .find(|id| s.files[*id].written.len() > s.files[*id].durable.len())
+    }
+
+    fn syncs(&self) -> u64 {
+        self.0.lock().syncs
+    }
+
+    fn op<T>(&self, f: impl FnOnce(&mut SimState) -> io::Result<T>) -> io::Result<T> {
+        let mut s = self.0.lock();
+        if s.crashed {
+            return Err(crashed());
+        }
+        f(&mut s)
+    }
+
+    fn sync_point(s: &mut SimState) -> io::Result<()> {
+        s.syncs += 1;
+        if s.crash_at == Some(s.syncs) {
+            s.crashed = true;
+            return Err(crashed());
+        }
+        Ok(())
+    }
+}
+
+impl Vfs for SimFs {
+    fn create_dir_all(&self, _dir: &Path) -> io::Result<()> {
+        self.op(|_| Ok(()))
+    }
+
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
+        self.op(|s| {
+            Ok(s.names
+                .keys()
+                .filter(|p| p.parent() == Some(dir))
+                .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+                .collect())
+        })
+    }
+
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        self.op(|s| {
+            let id = *s
+                .names
+                .get(path)
+                .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+            Ok(s.files[id].written.clone())
+        })
+    }
+
+    fn append(&self, path: &Path, data: &[u8]) -> io::Result<()> {
+        self.op(|s| {
+            let id = match s.names.get(path) {
+                Some(id) => *id,
+                None => {
+                    s.files.push(FileData::default());
+                    let id = s.files.len() - 1;
+                    s.names.insert(path.to_path_buf(), id);
+                    id
+                }
+            };
+            s.files[id].written.extend_from_slice(data);
+            Ok(())
+        })
+    }
+
+    fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
+        self.op(|s| {
+            let id = *s
+                .names
+                .get(path)
+                .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+            s.files[id].written.truncate(len as usize);
+            Ok(())
+        })
+    }
+
+    fn sync(&self, path: &Path) -> io::Result<()> {
+        self.op(|s| {
+            SimFs::sync_point(s)?;
+            let id = *s
+                .names
+                .get(path)
+                .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+            let f = &mut s.files[id];
+            f.durable = f.written.clone();
+            Ok(())
+        })
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.op(|s| {
+            let id = s
+                .names
+                .remove(from)
+                .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+            s.names.insert(to.to_path_buf(), id);
+            Ok(())
+        })
+    }
+
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        self.op(|s| {
+            s.names
+                .remove(path)
+                .map(|_| ())
+                .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+        })
+    }
+
+    fn sync_dir(&self, _dir: &Path) -> io::Result<()> {
+        self.op(|s| {
+            SimFs::sync_point(s)?;
+            s.durable_names = s.names.clone();
+            Ok(())
+        })
+    }
+}
+
+fn entry(index: Index, term: u64) -> Entry {
+    Entry {
+        term,
+        index,
+        kind: EntryKind::Command,
+        data: Payload::from(format!("e{index}-t{term}").as_str()),
+    }
+}
+
+/// A deterministic workload of what a follower persists: appends, replaced suffixes, new terms
+/// and votes, commit advances and snapshots.
+fn workload() -> Vec<Vec<Persist>> {
+    let mut batches = Vec::new();
+    let (mut last, mut term, mut commit, mut id) = (0u64, 1u64, 0u64, 0u64);
+    let mut next_id = || {
+        id += 1;
+        id
+    };
+    for step in 0..40u64 {
+        let mut batch = Vec::new();
+        for _ in 0..(1 + step % 3) {
+            let entries = if step % 7 == 6 && last > commit + 1 {
+                // A new leader replaces the uncommitted suffix.
+                term += 1;
+                let from = commit + 2;
+                last = from + 1;
+                vec![entry(from, term), entry(from + 1, term)]
+            } else {
+                let n = 1 + step % 4;
+                let v: Vec<Entry> = (last + 1..=last + n).map(|i| entry(i, term)).collect();
+                last += n;
+                v
+            };
+            commit = commit.max(last.saturating_sub(2));
+            let hs = HardState {
+                term,
+                vote: Some(1 + term % 3),
+                commit,
+            };
+            batch.push(Persist {
+                id: next_id(),
+                hard_state: Some(hs),
+                snapshot: None,
+                entries,
+            });
+        }
+        batches.push(batch);
+    }
+    batches
+}
+
+/// What acknowledging batches `0..n` (and possibly part of batch n) may leave on disk.
+struct Model {
+    /// Every entry written by any batch, by (index, term).
+    written: HashSet<(Index, u64)>,
+    /// The log after the acknowledged batches.
+    acked: Vec<Entry>,
+    acked_term: u64,
+    /// The batch that was being written when the crash came: any prefix of its requests may
+    /// have reached the disk (each request is one record).
+    in_flight: Vec<Persist>,
+}
+
+impl Model {
+    /// The logs the disk may legitimately hold: the acknowledged one, then with each prefix of
+    /// the in-flight batch applied.
+    fn allowed(&self) -> Vec<Vec<Entry>> {
+        let mut log = self.acked.clone();
+        let mut out = vec![log.clone()];
+        for p in &self.in_flight {
+            apply(&mut log, &p.entries);
+            out.push(log.clone());
+        }
+        out
+    }
+}
+
+fn apply(log: &mut Vec<Entry>, entries: &[Entry]) {
+    if let Some(first) = entries.first() {
+        log.truncate(first.index as usize - 1);
+        log.extend(entries.iter().cloned());
+    }
+}
+
+fn run(crash_at: Option<u64>, tear: bool) -> (SimFs, Model, u64) {
+    let fs = SimFs::default();
+    fs.0.lock().crash_at = crash_at;
+    let options = DiskOptions {
+        sync: SyncPolicy::Always,
+        segment_bytes_max: 300,
+    };
+    let mut storage = DiskStorage::open_with(fs.clone(), "/data", options).unwrap();
+    storage.load().unwrap();
+    let mut model = Model {
+        written: HashSet::new(),
+        acked: Vec::new(),
+        acked_term: 0,
+        in_flight: Vec::new(),
+    };
+    let mut log = Vec::new();
+    for (n, batch) in workload().iter().enumerate() {
+        for p in batch {
+            model
+                .written
+                .extend(p.entries.iter().map(|e| (e.index, e.term)));
+        }
+        let ok = storage.persist(batch).is_ok();
+        if !ok {
+            model.in_flight = batch.clone();
+            break;
+        }
+        for p in batch {
+            apply(&mut log, &p.entries);
+            model.acked_term = p.hard_state.map_or(model.acked_term, |h| h.term);
+        }
+        model.acked = log.clone();
+        // Every ninth batch, the state machine's snapshot compacts the log.
+        if n % 9 == 8 {
+            let index = log.len() as u64 - 3;
+            let snap = Snapshot {
+                meta: SnapshotMeta {
+                    index,
+                    term: log[index as usize - 1].term,
+                    membership: Membership::with_voters([1, 2, 3]),
+                },
+                data: Payload::from(format!("state@{index}").as_str()),
+            };
+            if storage.save_snapshot(&snap).is_err() {
+                break;
+            }
+        }
+    }
+    let torn = if tear { fs.unsynced_file() } else { None };
+    let total = fs.syncs();
+    (fs.after_crash(torn), model, total)
+}
+
+fn check(fs: SimFs, model: &Model, what: &str) {
+    let mut storage = DiskStorage::open_with(fs, "/data", DiskOptions::default()).unwrap();
+    let r = storage
+        .load()
+        .unwrap_or_else(|e| panic!("{what}: reopening failed: {e}"));
+    let base = r.snapshot.as_ref().map_or(0, |s| s.meta.index);
+    // The log is the acknowledged one, or that plus part of the batch in flight: everything
+    // acknowledged is there unless a later write legitimately replaced it, and nothing appears
+    // that was never written. (Entries a snapshot covers count as there.)
+    let after_base = |log: &[Entry]| {
+        log.iter()
+            .filter(|e| e.index > base)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let allowed = model.allowed();
+    assert!(
+        allowed.iter().any(|log| after_base(log) == r.entries),
+        "{what}: the log on disk ({} entries after {base}, last {:?}) is none of the {} allowed",
+        r.entries.len(),
+        r.entries.last().map(|e| (e.index, e.term)),
+        allowed.len()
+    );
+    for e in &r.entries {
+        assert!(
+            model.written.contains(&(e.index, e.term)),
+            "{what}: entry ({}, {}) was never written",
+            e.index,
+            e.term
+        );
+    }
+    assert!(
+        r.hard_state.term >= model.acked_term,
+        "{what}: acknowledged term lost"
+    );
+}
+
+#[test]
+fn after_a_crash_at_any_sync_everything_acknowledged_is_back_and_nothing_else() {
+    let (_, _, total) = run(None, false);
+    assert!(total > 50, "the workload syncs {total} times");
+    for n in 1..=total {
+        for tear in [false, true] {
+            let (fs, model, _) = run(Some(n), tear);
+            check(fs, &model, &format!("crash at sync {n} (torn: {tear})"));
+        }
+    }
+    // And without a crash, everything is there.
+    let (fs, model, _) = run(None, false);
+    check(fs, &model, "no crash");
+}
