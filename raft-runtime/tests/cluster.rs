@@ -23,7 +23,7 @@ fn three_nodes_commit_writes_and_serve_linearizable_reads_from_any_node() {
 
 #[test]
 fn writes_survive_a_leader_crash_and_the_old_leader_catches_up() {
-    let mut c = Cluster::start(3, |_| {});
+    let mut c = Cluster::start_on_disk(3, |_| {});
     let mut acknowledged = Vec::new();
     for i in 0..20 {
         c.write(&format!("a{i}={i}"));
@@ -79,7 +79,7 @@ fn a_partitioned_leader_cannot_commit_and_the_majority_goes_on() {
 
 #[test]
 fn a_full_cluster_restart_brings_back_every_write_on_every_node() {
-    let mut c = Cluster::start(3, |_| {});
+    let mut c = Cluster::start_on_disk(3, |_| {});
     for i in 0..30 {
         c.write(&format!("r{i}={i}"));
     }
@@ -113,7 +113,7 @@ fn a_full_cluster_restart_brings_back_every_write_on_every_node() {
 
 #[test]
 fn five_nodes_survive_two_failures() {
-    let mut c = Cluster::start(5, |_| {});
+    let mut c = Cluster::start_on_disk(5, |_| {});
     c.write("five=1");
     let leader = c.leader();
     let others: Vec<u64> = c

@@ -36,3 +36,17 @@ pub trait Storage: Send + 'static {
     /// Makes a snapshot of the state machine durable; entries it covers may then be dropped.
     fn save_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), StorageError>;
 }
+
+impl Storage for Box<dyn Storage> {
+    fn load(&mut self) -> Result<Restore, StorageError> {
+        (**self).load()
+    }
+
+    fn persist(&mut self, batch: &[Persist]) -> Result<(), StorageError> {
+        (**self).persist(batch)
+    }
+
+    fn save_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), StorageError> {
+        (**self).save_snapshot(snapshot)
+    }
+}

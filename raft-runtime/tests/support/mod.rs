@@ -6,7 +6,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use raft_core::{Index, NodeId, Role};
-use raft_runtime::{Error, MemNetwork, MemStorage, Node, NodeConfig, StateMachine};
+use raft_runtime::{
+    DiskOptions, DiskStorage, Error, MemNetwork, MemStorage, Node, NodeConfig, StateMachine,
+    Storage,
+};
 
 /// A key-value map. Commands are `key=value` (returns the old value) or `key+=n` (adds to a
 /// counter, returns the new count); queries are a key, or `#` for a digest of everything.
@@ -71,17 +74,29 @@ pub struct Cluster {
     pub ids: Vec<NodeId>,
     pub nodes: HashMap<NodeId, Node>,
     pub storage: HashMap<NodeId, MemStorage>,
+    /// With disk storage: one directory per node under here.
+    pub disk: Option<tempfile::TempDir>,
     tune: fn(&mut NodeConfig),
 }
 
 impl Cluster {
     pub fn start(n: u64, tune: fn(&mut NodeConfig)) -> Cluster {
+        Cluster::with_storage(n, tune, false)
+    }
+
+    /// A cluster whose nodes keep their state on disk, in a temporary directory.
+    pub fn start_on_disk(n: u64, tune: fn(&mut NodeConfig)) -> Cluster {
+        Cluster::with_storage(n, tune, true)
+    }
+
+    fn with_storage(n: u64, tune: fn(&mut NodeConfig), disk: bool) -> Cluster {
         let ids: Vec<NodeId> = (1..=n).collect();
         let mut c = Cluster {
             net: MemNetwork::new(),
             ids: ids.clone(),
             nodes: HashMap::new(),
             storage: HashMap::new(),
+            disk: disk.then(|| tempfile::tempdir().expect("a temporary directory")),
             tune,
         };
         for id in ids {
@@ -106,7 +121,16 @@ impl Cluster {
 
     fn boot(&mut self, id: NodeId) {
         let (transport, inbox) = self.net.join(id);
-        let storage = self.storage.entry(id).or_default().clone();
+        let storage: Box<dyn Storage> = match &self.disk {
+            Some(dir) => Box::new(
+                DiskStorage::open(
+                    dir.path().join(format!("node-{id}")),
+                    DiskOptions::default(),
+                )
+                .expect("storage opens"),
+            ),
+            None => Box::new(self.storage.entry(id).or_default().clone()),
+        };
         let node = Node::start(self.config(id), Kv::default(), storage, transport, inbox)
             .expect("node starts");
         self.nodes.insert(id, node);

@@ -1,0 +1,153 @@
+//! The node's features end to end: snapshots taken while running, backpressure, membership
+//! changes, leadership transfer.
+
+mod support;
+
+use std::time::Duration;
+
+use raft_runtime::Error;
+use support::{Cluster, WAIT};
+
+#[test]
+fn snapshots_are_taken_while_running_and_restore_a_restarted_or_lagging_node() {
+    let mut c = Cluster::start_on_disk(3, |cfg| {
+        cfg.snapshot_every_entries = 20;
+        cfg.raft.compaction_tail_entries = 5;
+    });
+    let leader = c.leader();
+    let lagging = c.ids.iter().copied().find(|i| *i != leader).unwrap();
+    c.stop(lagging);
+    for i in 0..120 {
+        c.write(&format!("s{i}={i}"));
+    }
+    let st = c.node(leader).status().unwrap();
+    assert!(
+        st.snapshot.as_ref().is_some_and(|s| s.index >= 100),
+        "{:?}",
+        st.snapshot
+    );
+    assert!(
+        st.log_entries < 50,
+        "the log was compacted: {} entries",
+        st.log_entries
+    );
+    // The lagging node needs entries the leader no longer has: it gets the snapshot.
+    c.restart(lagging);
+    c.wait_applied(st.commit_index);
+    assert!(c.node(lagging).status().unwrap().snapshot.is_some());
+    assert_eq!(c.digest(lagging), c.digest(leader));
+    // A restart comes back from the node's own snapshot plus the log after it.
+    c.stop(lagging);
+    c.restart(lagging);
+    assert!(c.node(lagging).status().unwrap().first_index > 1);
+    assert_eq!(c.read(lagging, "s119"), "119");
+    assert_eq!(c.digest(lagging), c.digest(leader));
+}
+
+#[test]
+fn a_flood_of_proposals_gets_busy_errors_and_loses_no_acknowledged_write() {
+    let c = Cluster::start(3, |cfg| cfg.request_queue_max = 32);
+    let leader = c.leader();
+    let mut receivers = Vec::new();
+    let mut busy = 0;
+    for i in 0..5_000 {
+        match c
+            .node(leader)
+            .propose_async(format!("f{i}={i}").into_bytes())
+        {
+            Ok(rx) => receivers.push((i, rx)),
+            Err(Error::Busy) => busy += 1,
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    assert!(busy > 0, "a bounded queue pushes back");
+    let mut acknowledged = Vec::new();
+    for (i, rx) in receivers {
+        if let Ok(Ok(_)) = rx.recv_timeout(WAIT) {
+            acknowledged.push(i);
+        }
+    }
+    assert!(!acknowledged.is_empty());
+    for i in acknowledged.iter().step_by(97) {
+        assert_eq!(c.read(leader, &format!("f{i}")), i.to_string());
+    }
+}
+
+#[test]
+fn a_learner_joins_is_promoted_and_a_voter_is_removed() {
+    let mut c = Cluster::start(3, |_| {});
+    for i in 0..10 {
+        c.write(&format!("m{i}={i}"));
+    }
+    c.start_spare(4);
+    let leader = c.leader();
+    c.node(leader).add_learner(4, WAIT).unwrap();
+    let st = c.node(leader).status().unwrap();
+    assert!(st.membership.learners.contains(&4));
+    c.wait_applied(st.commit_index);
+    assert_eq!(c.node(4).read_stale(b"m9".to_vec(), WAIT).unwrap(), b"9");
+    // Promoted once caught up (retry while it is still catching up).
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        match c.node(c.leader()).promote(4, WAIT) {
+            Ok(()) => break,
+            Err(e) if std::time::Instant::now() < deadline => {
+                assert!(support::retryable(&e), "{e}");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => panic!("promote: {e}"),
+        }
+    }
+    let leader = c.leader();
+    let gone = c.ids.iter().copied().find(|i| *i != leader).unwrap();
+    c.node(leader).remove(gone, WAIT).unwrap();
+    let m = c.node(c.leader()).status().unwrap().membership;
+    assert!(
+        m.voters.contains(&4) && !m.voters.contains(&gone) && !m.is_joint(),
+        "{m:?}"
+    );
+    c.write("after=change");
+    assert_eq!(c.read(4, "after"), "change");
+}
+
+#[test]
+fn leadership_moves_where_asked() {
+    let c = Cluster::start(3, |_| {});
+    c.write("t=1");
+    let leader = c.leader();
+    let target = c.ids.iter().copied().find(|i| *i != leader).unwrap();
+    c.node(leader).transfer_leadership(target, WAIT).unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    while c.leader() != target {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "leadership did not move"
+        );
+    }
+    assert_eq!(c.write("t=2"), b"1");
+}
+
+#[test]
+fn clients_waiting_when_a_node_shuts_down_are_answered() {
+    let mut c = Cluster::start(3, |_| {});
+    c.write("x=1");
+    let leader = c.leader();
+    c.net.isolate(leader, &c.ids.clone());
+    // Appended, but it cannot commit while the leader is cut off.
+    let rx = c.node(leader).propose_async(b"x=2".to_vec()).unwrap();
+    let node = c.nodes.remove(&leader).unwrap();
+    node.shutdown();
+    // The answer is a refusal or a closed channel, never a hang or a false success.
+    match rx.recv_timeout(WAIT) {
+        Ok(Ok(v)) => panic!("acknowledged a write that could not commit: {v:?}"),
+        Ok(Err(e)) => assert!(matches!(e, Error::Shutdown | Error::OutcomeUnknown), "{e}"),
+        Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {}
+        Err(crossbeam_channel::RecvTimeoutError::Timeout) => panic!("the client was left waiting"),
+    }
+    c.net.heal();
+    c.restart(leader);
+    // Its outcome was unknown, and it stays so: the entry is durable on the old leader and may
+    // still commit if that node is elected again, or be replaced by a new leader's entries.
+    let x = c.read(leader, "x");
+    assert!(x == "1" || x == "2", "{x}");
+}
