@@ -125,15 +125,15 @@ impl Log {
     /// Entries from `lo` on, at most `count_max` of them and about `bytes_max` bytes (always at
     /// least one when any exist), with their total size.
     pub(crate) fn slice(&self, lo: Index, count_max: usize, bytes_max: u64) -> (Vec<Entry>, u64) {
-        let mut out = Vec::new();
-        let mut bytes = 0;
         if lo <= self.prev_index {
-            return (out, 0);
+            return (Vec::new(), 0);
         }
         let start = (lo - self.prev_index - 1) as usize;
         if start >= self.entries.len() {
-            return (out, 0);
+            return (Vec::new(), 0);
         }
+        let mut out = Vec::with_capacity((self.entries.len() - start).min(count_max));
+        let mut bytes = 0;
         for e in self.entries.range(start..).take(count_max) {
             let size = e.size_bytes();
             if !out.is_empty() && bytes + size > bytes_max {
@@ -272,8 +272,8 @@ impl Log {
     }
 
     /// The snapshot and entries not yet handed out for persisting, and marks them handed out.
-    pub(crate) fn take_unpersisted(&mut self) -> (Option<Snapshot>, Vec<Entry>) {
-        let snapshot = self.snapshot_to_persist.take();
+    pub(crate) fn take_unpersisted(&mut self) -> (Option<Box<Snapshot>>, Vec<Entry>) {
+        let snapshot = self.snapshot_to_persist.take().map(Box::new);
         let from = self.persist_cursor + 1;
         let (entries, _) = self.slice(from, usize::MAX, u64::MAX);
         self.persist_cursor = self.last_index();
@@ -329,7 +329,7 @@ impl Log {
 
     /// The received snapshot for the state machine, once it is durable; entries after it are
     /// handed out only after it.
-    pub(crate) fn take_snapshot_to_restore(&mut self) -> Option<Snapshot> {
+    pub(crate) fn take_snapshot_to_restore(&mut self) -> Option<Box<Snapshot>> {
         let ready = self
             .snapshot_to_restore
             .as_ref()
@@ -341,7 +341,7 @@ impl Log {
         // Restoring the state machine from the snapshot applies everything up to its index.
         self.apply_cursor = snapshot.meta.index;
         self.applied = snapshot.meta.index;
-        Some(snapshot)
+        Some(Box::new(snapshot))
     }
 
     /// Forgets the entries up to `index` (already applied and covered by a snapshot).

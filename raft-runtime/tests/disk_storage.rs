@@ -167,7 +167,7 @@ fn a_snapshot_from_the_leader_replaces_the_whole_log() {
     s.persist(&[Persist {
         id: 2,
         hard_state: None,
-        snapshot: Some(snap.clone()),
+        snapshot: Some(Box::new(snap.clone())),
         entries: vec![],
     }])
     .unwrap();

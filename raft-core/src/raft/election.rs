@@ -194,13 +194,14 @@ impl Raft {
         self.maybe_commit();
     }
 
-    /// Every member but this node, learners included: everyone the leader replicates to.
-    pub(super) fn peers(&self) -> Vec<NodeId> {
+    /// The `i`th member other than this node (learners included: everyone the leader
+    /// replicates to), without allocating; `None` past the last.
+    pub(super) fn peer(&self, i: usize) -> Option<NodeId> {
         self.tracker
             .members()
             .iter()
             .copied()
             .filter(|id| *id != self.id)
-            .collect()
+            .nth(i)
     }
 }

@@ -20,8 +20,8 @@ pub struct Ready {
     /// State to make durable, then acknowledge with `Raft::handle_persisted(persist.id)`.
     pub persist: Option<Persist>,
     /// A snapshot received from the leader, durable now: replace the state machine's state with
-    /// it before applying `committed`.
-    pub snapshot: Option<Snapshot>,
+    /// it before applying `committed`. (Boxed: it is rare, and `Ready` is moved on every call.)
+    pub snapshot: Option<Box<Snapshot>>,
     /// Committed entries to apply, in order. All of them are durable on this node.
     pub committed: Vec<Entry>,
     /// Outcomes of earlier requests and changes of role.
@@ -46,7 +46,7 @@ pub struct Persist {
     pub hard_state: Option<HardState>,
     /// A snapshot from the leader that replaces the whole log: store it, and drop every stored
     /// entry (the log is empty after `snapshot.meta.index` until `entries`).
-    pub snapshot: Option<Snapshot>,
+    pub snapshot: Option<Box<Snapshot>>,
     /// Entries to write. When the first one's index is at or below the last index already
     /// written, the caller first discards every stored entry from that index on (a follower's
     /// conflicting suffix being replaced).

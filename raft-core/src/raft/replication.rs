@@ -38,7 +38,9 @@ impl Raft {
     pub(super) fn broadcast_heartbeat(&mut self) {
         let read_seq = self.start_read_round();
         let commit = self.log.commit();
-        for peer in self.peers() {
+        let mut i = 0;
+        while let Some(peer) = self.peer(i) {
+            i += 1;
             let match_index = self.tracker.progress(peer).map_or(0, |pr| pr.match_index());
             self.send(
                 peer,
@@ -211,7 +213,9 @@ impl Raft {
             RoleState::Leader(ls) => std::mem::take(&mut ls.commit_broadcast_wanted),
             _ => return,
         };
-        for peer in self.peers() {
+        let mut i = 0;
+        while let Some(peer) = self.peer(i) {
+            i += 1;
             let Some(pr) = self.tracker.progress(peer) else {
                 continue;
             };

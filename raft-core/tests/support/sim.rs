@@ -69,7 +69,7 @@ impl Durable {
             self.hard_state = hs;
         }
         if let Some(snapshot) = &p.snapshot {
-            self.snapshot = Some(snapshot.clone());
+            self.snapshot = Some((**snapshot).clone());
             self.entries.clear();
         }
         if let Some(first) = p.entries.first() {

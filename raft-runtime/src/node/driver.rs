@@ -203,7 +203,7 @@ impl<T: Transport> Driver<T> {
                 self.event(ev, was_leader);
             }
             if let Some(s) = rd.snapshot {
-                let _ = self.apply_tx.send(ApplyJob::Restore(s));
+                let _ = self.apply_tx.send(ApplyJob::Restore(*s));
             }
             if !rd.committed.is_empty() {
                 let _ = self.apply_tx.send(ApplyJob::Entries(rd.committed));

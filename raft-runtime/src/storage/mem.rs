@@ -59,7 +59,7 @@ impl Storage for MemStorage {
         let mut d = self.inner.lock();
         for p in batch {
             if let Some(s) = &p.snapshot {
-                d.snapshot = Some(s.clone());
+                d.snapshot = Some((**s).clone());
                 d.entries.clear();
             }
             if let Some(first) = p.entries.first() {

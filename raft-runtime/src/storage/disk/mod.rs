@@ -389,7 +389,10 @@ impl<F: Vfs> Storage for DiskStorage<F> {
         self.fs.append(&path, &buf).map_err(|e| io(&path, e))?;
         seg.bytes += buf.len() as u64;
         seg.max_index = seg.max_index.max(max_index);
-        if self.options.sync == SyncPolicy::Always {
+        // A batch that only moves the commit index needs no sync: losing it in a crash only
+        // makes the node restart with an older commit index, which the protocol allows.
+        let carries_entries = batch.iter().any(|p| !p.entries.is_empty());
+        if self.options.sync == SyncPolicy::Always && carries_entries {
             self.fs.sync(&path).map_err(|e| io(&path, e))?;
         }
         Ok(())
