@@ -15,6 +15,8 @@ pub struct NodeConfig {
     pub request_queue_max: usize,
     /// Take a snapshot after this many entries applied since the last one (0: never).
     pub snapshot_every_entries: u64,
+    /// Or after this many command bytes applied since the last one (0: never).
+    pub snapshot_every_bytes: u64,
     /// Recent results the apply thread remembers, for proposals whose position is learnt after
     /// they were applied (forwarded proposals can be).
     pub recent_results_max: usize,
@@ -29,6 +31,7 @@ impl NodeConfig {
             tick_interval: Duration::from_millis(10),
             request_queue_max: 65_536,
             snapshot_every_entries: 100_000,
+            snapshot_every_bytes: 256 << 20,
             recent_results_max: 65_536,
         }
     }

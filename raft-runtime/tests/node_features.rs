@@ -151,3 +151,41 @@ fn clients_waiting_when_a_node_shuts_down_are_answered() {
     let x = c.read(leader, "x");
     assert!(x == "1" || x == "2", "{x}");
 }
+
+#[test]
+fn the_cluster_commits_through_lossy_and_slow_links() {
+    let c = Cluster::start(3, |_| {});
+    c.write("warm=up");
+    // Every link drops a fifth of its messages; the links into node 3 are also slow.
+    for a in c.ids.clone() {
+        for b in c.ids.clone() {
+            if a != b {
+                c.net.set_drop(a, b, 200);
+            }
+        }
+        if a != 3 {
+            c.net.set_delay(a, 3, Duration::from_millis(3));
+        }
+    }
+    for i in 0..30 {
+        c.write(&format!("lossy{i}={i}"));
+    }
+    assert!(c.net.dropped() > 0);
+    c.net.heal();
+    let leader = c.leader();
+    c.wait_applied(c.node(leader).status().unwrap().commit_index);
+    assert_eq!(c.read(3, "lossy29"), "29");
+}
+
+#[test]
+fn snapshots_can_be_triggered_by_bytes_applied() {
+    let c = Cluster::start(3, |cfg| {
+        cfg.snapshot_every_entries = 0;
+        cfg.snapshot_every_bytes = 2_000;
+    });
+    for i in 0..40 {
+        c.write(&format!("b{i}={}", "x".repeat(100)));
+    }
+    let st = c.node(c.leader()).status().unwrap();
+    assert!(st.snapshot.is_some() && st.snapshot_bytes > 0, "{st:?}");
+}

@@ -296,6 +296,11 @@ impl Raft {
         self.snapshot.as_ref().map(|s| &s.meta)
     }
 
+    /// The size of the newest snapshot's data (0 without one).
+    pub fn snapshot_bytes(&self) -> u64 {
+        self.snapshot.as_ref().map_or(0, |s| s.data.len() as u64)
+    }
+
     /// How many entries the node holds in memory.
     pub fn log_len(&self) -> usize {
         self.log.len()

@@ -18,6 +18,9 @@ pub(crate) struct Applier<S> {
     applied: Index,
     last_snapshot: Index,
     snapshot_every: u64,
+    snapshot_every_bytes: u64,
+    /// Command bytes applied since the last snapshot.
+    bytes_since_snapshot: u64,
     waiters: HashMap<Index, (Term, Reply<Vec<u8>>)>,
     reads: BTreeMap<Index, Vec<PendingQuery>>,
     /// Results of recent entries, for waiters that arrive after their entry was applied.
@@ -26,12 +29,19 @@ pub(crate) struct Applier<S> {
 }
 
 impl<S: StateMachine> Applier<S> {
-    pub(crate) fn new(sm: S, applied: Index, snapshot_every: u64, recent_max: usize) -> Applier<S> {
+    pub(crate) fn new(
+        sm: S,
+        applied: Index,
+        (snapshot_every, snapshot_every_bytes): (u64, u64),
+        recent_max: usize,
+    ) -> Applier<S> {
         Applier {
             sm,
             applied,
             last_snapshot: applied,
             snapshot_every,
+            snapshot_every_bytes,
+            bytes_since_snapshot: 0,
             waiters: HashMap::new(),
             reads: BTreeMap::new(),
             recent: VecDeque::new(),
@@ -54,10 +64,15 @@ impl<S: StateMachine> Applier<S> {
                 return;
             }
             self.serve_reads();
-            if self.snapshot_every > 0 && self.applied >= self.last_snapshot + self.snapshot_every {
+            let by_entries =
+                self.snapshot_every > 0 && self.applied >= self.last_snapshot + self.snapshot_every;
+            let by_bytes = self.snapshot_every_bytes > 0
+                && self.bytes_since_snapshot >= self.snapshot_every_bytes;
+            if by_entries || by_bytes {
                 // Taken here, on the apply thread: the driver goes on heartbeating meanwhile.
                 let data = Payload::from(self.sm.snapshot());
                 self.last_snapshot = self.applied;
+                self.bytes_since_snapshot = 0;
                 let taken = ApplyDone::SnapshotTaken {
                     index: self.applied,
                     data,
@@ -75,6 +90,7 @@ impl<S: StateMachine> Applier<S> {
                 self.sm.restore(&snapshot.data)?;
                 self.applied = snapshot.meta.index;
                 self.last_snapshot = self.applied;
+                self.bytes_since_snapshot = 0;
                 // Results up to here are unknown to this node.
                 let index = self.applied;
                 self.waiters.retain(|i, (_, reply)| {
@@ -127,6 +143,7 @@ impl<S: StateMachine> Applier<S> {
             .filter(|e| e.kind == EntryKind::Command)
             .map(|e| (e.index, &e.data[..]))
             .collect();
+        self.bytes_since_snapshot += commands.iter().map(|(_, c)| c.len() as u64).sum::<u64>();
         let mut outputs = self.sm.apply_batch(&commands).into_iter();
         for e in &entries {
             let out = if e.kind == EntryKind::Command {

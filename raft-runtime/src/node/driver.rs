@@ -284,6 +284,7 @@ impl<T: Transport> Driver<T> {
             last_index: r.last_index(),
             log_entries: r.log_len(),
             snapshot: r.snapshot_meta().cloned(),
+            snapshot_bytes: r.snapshot_bytes(),
             membership: r.membership().clone(),
             peers,
         }

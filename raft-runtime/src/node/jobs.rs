@@ -102,6 +102,8 @@ pub struct Status {
     /// Entries held in memory.
     pub log_entries: usize,
     pub snapshot: Option<SnapshotMeta>,
+    /// Size of the newest snapshot's data.
+    pub snapshot_bytes: u64,
     pub membership: Membership,
     /// On the leader: each member's replication progress.
     pub peers: Vec<(NodeId, ProgressView)>,

@@ -80,7 +80,7 @@ impl Node {
         let applier = Applier::new(
             state_machine,
             applied,
-            config.snapshot_every_entries,
+            (config.snapshot_every_entries, config.snapshot_every_bytes),
             config.recent_results_max,
         );
         threads.push(spawn(&format!("raft-{id}-apply"), move || {
