@@ -1,0 +1,114 @@
+//! What goes through the log (writes) and what is answered locally (queries), and the replies.
+//! All are postcard-encoded; only this file knows their shape.
+
+use serde::{Deserialize, Serialize};
+
+pub type Key = Vec<u8>;
+pub type Value = Vec<u8>;
+
+/// A write, replicated through the log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Write {
+    /// Present for exactly-once writes: the write is applied at most once per (client, seq).
+    pub session: Option<Session>,
+    pub command: Command,
+}
+
+/// Identifies one write of one client: retries carry the same pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub client: u64,
+    pub seq: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SetCondition {
+    Always,
+    /// Only if the key does not exist (NX).
+    IfAbsent,
+    /// Only if the key exists (XX).
+    IfPresent,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    Set {
+        key: Key,
+        value: Value,
+        condition: SetCondition,
+    },
+    Del {
+        keys: Vec<Key>,
+    },
+    IncrBy {
+        key: Key,
+        by: i64,
+    },
+    /// Sets every pair in one step.
+    MSet {
+        pairs: Vec<(Key, Value)>,
+    },
+    /// Sets `new` if the current value is `expected` (`None`: the key is absent).
+    Cas {
+        key: Key,
+        expected: Option<Value>,
+        new: Value,
+    },
+}
+
+/// A read-only question, answered from a node's state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Query {
+    Get {
+        key: Key,
+    },
+    Exists {
+        keys: Vec<Key>,
+    },
+    MGet {
+        keys: Vec<Key>,
+    },
+    /// Keys starting with `prefix`, in order, at most `limit` of them, with their values.
+    Scan {
+        prefix: Key,
+        limit: u32,
+    },
+}
+
+/// What a write or query answers, in terms RESP can carry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reply {
+    Ok,
+    Nil,
+    Int(i64),
+    Bulk(Value),
+    /// An array of values that may be missing (MGET).
+    Values(Vec<Option<Value>>),
+    /// An array of key, value, key, value... (SCAN).
+    Pairs(Vec<(Key, Value)>),
+    /// The command was refused by the state machine (wrong type, overflow, stale retry...).
+    Error(String),
+}
+
+impl Reply {
+    pub fn encode(&self) -> Vec<u8> {
+        postcard::to_allocvec(self).expect("replies always encode")
+    }
+
+    pub fn decode(bytes: &[u8]) -> Reply {
+        postcard::from_bytes(bytes)
+            .unwrap_or_else(|e| Reply::Error(format!("ERR undecodable reply: {e}")))
+    }
+}
+
+impl Write {
+    pub fn encode(&self) -> Vec<u8> {
+        postcard::to_allocvec(self).expect("writes always encode")
+    }
+}
+
+impl Query {
+    pub fn encode(&self) -> Vec<u8> {
+        postcard::to_allocvec(self).expect("queries always encode")
+    }
+}

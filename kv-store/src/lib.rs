@@ -1,0 +1,15 @@
+//! `kv-store`: a replicated key-value store on `raft-runtime`.
+//!
+//! - [`KvStore`] is the state machine: a sorted map of byte keys to byte values, with GET, SET
+//!   (NX/XX), DEL, EXISTS, INCRBY, MGET, MSET (one log entry), CAS and prefix scans; snapshots of
+//!   the whole map with a checksum; and exactly-once writes: a write tagged with a client id and
+//!   sequence number is applied at most once, through a session table that is part of the
+//!   replicated state and expires by log position.
+//! - [`resp`] is the Redis serialization protocol (RESP2), so Redis tools can talk to the store.
+
+mod command;
+pub mod resp;
+mod store;
+
+pub use command::{Command, Key, Query, Reply, Session, SetCondition, Value, Write};
+pub use store::{KvStore, SESSION_TTL_ENTRIES};

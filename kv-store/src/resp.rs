@@ -1,0 +1,244 @@
+//! RESP2, the Redis serialization protocol: parsing requests (arrays of bulk strings, or inline
+//! commands typed by a person) and encoding replies. The parser is incremental (it says when it
+//! needs more bytes) and bounded: oversized or malformed input is an error, never a panic or an
+//! unbounded allocation.
+
+use thiserror::Error;
+
+/// A RESP value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value {
+    Simple(String),
+    Error(String),
+    Integer(i64),
+    /// `None` is the null bulk string.
+    Bulk(Option<Vec<u8>>),
+    /// `None` is the null array.
+    Array(Option<Vec<Value>>),
+}
+
+/// Bounds on what one request may be.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub bulk_bytes_max: usize,
+    pub array_len_max: usize,
+    pub inline_bytes_max: usize,
+    pub depth_max: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            bulk_bytes_max: 512 << 20,
+            array_len_max: 1 << 20,
+            inline_bytes_max: 64 << 10,
+            depth_max: 8,
+        }
+    }
+}
+
+/// Input that is not RESP, or breaks a limit. The connection should get this message as an
+/// error reply and be closed.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+#[error("Protocol error: {0}")]
+pub struct ProtocolError(pub String);
+
+fn err<T>(msg: impl Into<String>) -> Result<T, ProtocolError> {
+    Err(ProtocolError(msg.into()))
+}
+
+/// Parses one request from the front of `buf`: `Ok(Some((args, used)))` with the command's
+/// arguments and the bytes consumed, `Ok(None)` when more bytes are needed.
+pub fn parse_request(
+    buf: &[u8],
+    limits: &Limits,
+) -> Result<Option<(Vec<Vec<u8>>, usize)>, ProtocolError> {
+    let Some(&first) = buf.first() else {
+        return Ok(None);
+    };
+    if first != b'*' {
+        return parse_inline(buf, limits);
+    }
+    match parse_value(buf, 0, limits, 0)? {
+        None => Ok(None),
+        Some((Value::Array(Some(items)), used)) => {
+            let mut args = Vec::with_capacity(items.len());
+            for item in items {
+                match item {
+                    Value::Bulk(Some(b)) => args.push(b),
+                    _ => return err("expected an array of bulk strings"),
+                }
+            }
+            Ok(Some((args, used)))
+        }
+        Some((Value::Array(None), used)) => Ok(Some((Vec::new(), used))),
+        Some(_) => err("expected an array"),
+    }
+}
+
+/// A command typed as one line: words separated by spaces.
+fn parse_inline(
+    buf: &[u8],
+    limits: &Limits,
+) -> Result<Option<(Vec<Vec<u8>>, usize)>, ProtocolError> {
+    let Some(end) = find_crlf_or_lf(buf) else {
+        if buf.len() > limits.inline_bytes_max {
+            return err("too big inline request");
+        }
+        return Ok(None);
+    };
+    let line = &buf[..end.0];
+    if line.len() > limits.inline_bytes_max {
+        return err("too big inline request");
+    }
+    let args = line
+        .split(|b| *b == b' ' || *b == b'\t')
+        .filter(|w| !w.is_empty())
+        .map(<[u8]>::to_vec)
+        .collect();
+    Ok(Some((args, end.1)))
+}
+
+/// The end of the first line: (length without the line ending, bytes including it).
+fn find_crlf_or_lf(buf: &[u8]) -> Option<(usize, usize)> {
+    let nl = buf.iter().position(|b| *b == b'\n')?;
+    let len = if nl > 0 && buf[nl - 1] == b'\r' {
+        nl - 1
+    } else {
+        nl
+    };
+    Some((len, nl + 1))
+}
+
+/// The line at `at` (up to CRLF), and the offset after it.
+fn line(buf: &[u8], at: usize, max: usize) -> Result<Option<(&[u8], usize)>, ProtocolError> {
+    let rest = &buf[at..];
+    match rest.windows(2).position(|w| w == b"\r\n") {
+        Some(i) => Ok(Some((&rest[..i], at + i + 2))),
+        None if rest.len() > max => err("line too long"),
+        None => Ok(None),
+    }
+}
+
+fn number(bytes: &[u8]) -> Result<i64, ProtocolError> {
+    std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map_or_else(|| err("invalid number"), Ok)
+}
+
+/// Longest header line accepted (a type byte and a number).
+const HEADER_LINE_MAX: usize = 64;
+
+fn parse_value(
+    buf: &[u8],
+    at: usize,
+    limits: &Limits,
+    depth: usize,
+) -> Result<Option<(Value, usize)>, ProtocolError> {
+    if depth > limits.depth_max {
+        return err("nested too deeply");
+    }
+    let Some(&kind) = buf.get(at) else {
+        return Ok(None);
+    };
+    let max = if matches!(kind, b'+' | b'-') {
+        limits.inline_bytes_max
+    } else {
+        HEADER_LINE_MAX
+    };
+    let Some((head, next)) = line(buf, at + 1, max)? else {
+        return Ok(None);
+    };
+    match kind {
+        b'+' => Ok(Some((
+            Value::Simple(String::from_utf8_lossy(head).into_owned()),
+            next,
+        ))),
+        b'-' => Ok(Some((
+            Value::Error(String::from_utf8_lossy(head).into_owned()),
+            next,
+        ))),
+        b':' => Ok(Some((Value::Integer(number(head)?), next))),
+        b'$' => {
+            let len = number(head)?;
+            if len == -1 {
+                return Ok(Some((Value::Bulk(None), next)));
+            }
+            if len < 0 {
+                return err("invalid bulk length");
+            }
+            let len = len as usize;
+            if len > limits.bulk_bytes_max {
+                return err("invalid bulk length");
+            }
+            let Some(end) = next.checked_add(len).filter(|e| e + 2 <= buf.len()) else {
+                return Ok(None);
+            };
+            if &buf[end..end + 2] != b"\r\n" {
+                return err("expected CRLF after bulk string");
+            }
+            Ok(Some((Value::Bulk(Some(buf[next..end].to_vec())), end + 2)))
+        }
+        b'*' => {
+            let len = number(head)?;
+            if len == -1 {
+                return Ok(Some((Value::Array(None), next)));
+            }
+            if len < 0 || len as usize > limits.array_len_max {
+                return err("invalid multibulk length");
+            }
+            // Capacity from what the buffer can hold, not from the declared length.
+            let mut items = Vec::with_capacity((len as usize).min(buf.len() - next));
+            let mut pos = next;
+            for _ in 0..len {
+                match parse_value(buf, pos, limits, depth + 1)? {
+                    None => return Ok(None),
+                    Some((v, p)) => {
+                        items.push(v);
+                        pos = p;
+                    }
+                }
+            }
+            Ok(Some((Value::Array(Some(items)), pos)))
+        }
+        _ => err(format!("unexpected byte '{}'", kind.escape_ascii())),
+    }
+}
+
+/// Appends the encoding of `v` to `out`.
+pub fn encode(v: &Value, out: &mut Vec<u8>) {
+    match v {
+        Value::Simple(s) => {
+            out.push(b'+');
+            out.extend(s.bytes().filter(|b| *b != b'\r' && *b != b'\n'));
+            out.extend_from_slice(b"\r\n");
+        }
+        Value::Error(s) => {
+            out.push(b'-');
+            out.extend(s.bytes().filter(|b| *b != b'\r' && *b != b'\n'));
+            out.extend_from_slice(b"\r\n");
+        }
+        Value::Integer(n) => {
+            out.extend_from_slice(format!(":{n}\r\n").as_bytes());
+        }
+        Value::Bulk(None) => out.extend_from_slice(b"$-1\r\n"),
+        Value::Bulk(Some(b)) => {
+            out.extend_from_slice(format!("${}\r\n", b.len()).as_bytes());
+            out.extend_from_slice(b);
+            out.extend_from_slice(b"\r\n");
+        }
+        Value::Array(None) => out.extend_from_slice(b"*-1\r\n"),
+        Value::Array(Some(items)) => {
+            out.extend_from_slice(format!("*{}\r\n", items.len()).as_bytes());
+            for item in items {
+                encode(item, out);
+            }
+        }
+    }
+}
+
+/// Parses one reply value (for clients).
+pub fn parse_reply(buf: &[u8], limits: &Limits) -> Result<Option<(Value, usize)>, ProtocolError> {
+    parse_value(buf, 0, limits, 0)
+}

@@ -1,0 +1,281 @@
+//! The key-value state machine: commands, exactly-once sessions, snapshots.
+
+use kv_store::{Command, KvStore, Query, Reply, Session, SetCondition, Write};
+use raft_runtime::StateMachine;
+
+fn w(command: Command) -> Write {
+    Write {
+        session: None,
+        command,
+    }
+}
+
+fn set(k: &str, v: &str) -> Command {
+    Command::Set {
+        key: k.into(),
+        value: v.into(),
+        condition: SetCondition::Always,
+    }
+}
+
+fn get(s: &KvStore, k: &str) -> Reply {
+    s.read(&Query::Get { key: k.into() })
+}
+
+/// Runs `writes` from index 1 on and returns the replies.
+fn run(s: &mut KvStore, writes: Vec<Write>) -> Vec<Reply> {
+    writes
+        .into_iter()
+        .enumerate()
+        .map(|(i, wr)| s.write(i as u64 + 1, wr))
+        .collect()
+}
+
+#[test]
+fn every_command_does_what_redis_does() {
+    let mut s = KvStore::new();
+    let cases: Vec<(Command, Reply)> = vec![
+        (set("a", "1"), Reply::Ok),
+        (
+            Command::Set {
+                key: "a".into(),
+                value: "2".into(),
+                condition: SetCondition::IfAbsent,
+            },
+            Reply::Nil,
+        ),
+        (
+            Command::Set {
+                key: "a".into(),
+                value: "3".into(),
+                condition: SetCondition::IfPresent,
+            },
+            Reply::Ok,
+        ),
+        (
+            Command::Set {
+                key: "b".into(),
+                value: "x".into(),
+                condition: SetCondition::IfPresent,
+            },
+            Reply::Nil,
+        ),
+        (
+            Command::IncrBy {
+                key: "n".into(),
+                by: 5,
+            },
+            Reply::Int(5),
+        ),
+        (
+            Command::IncrBy {
+                key: "n".into(),
+                by: -7,
+            },
+            Reply::Int(-2),
+        ),
+        (
+            Command::IncrBy {
+                key: "a".into(),
+                by: 1,
+            },
+            Reply::Int(4),
+        ),
+        (set("s", "text"), Reply::Ok),
+        (
+            Command::IncrBy {
+                key: "s".into(),
+                by: 1,
+            },
+            Reply::Error("ERR value is not an integer or out of range".into()),
+        ),
+        (
+            Command::Cas {
+                key: "a".into(),
+                expected: Some("4".into()),
+                new: "cas".into(),
+            },
+            Reply::Int(1),
+        ),
+        (
+            Command::Cas {
+                key: "a".into(),
+                expected: Some("4".into()),
+                new: "again".into(),
+            },
+            Reply::Int(0),
+        ),
+        (
+            Command::Cas {
+                key: "new".into(),
+                expected: None,
+                new: "born".into(),
+            },
+            Reply::Int(1),
+        ),
+        (
+            Command::MSet {
+                pairs: vec![("m1".into(), "x".into()), ("m2".into(), "y".into())],
+            },
+            Reply::Ok,
+        ),
+        (
+            Command::Del {
+                keys: vec!["m1".into(), "missing".into()],
+            },
+            Reply::Int(1),
+        ),
+    ];
+    for (i, (c, expected)) in cases.into_iter().enumerate() {
+        assert_eq!(s.write(i as u64 + 1, w(c.clone())), expected, "{c:?}");
+    }
+    assert_eq!(get(&s, "a"), Reply::Bulk("cas".into()));
+    assert_eq!(get(&s, "m1"), Reply::Nil);
+    assert_eq!(
+        s.read(&Query::Exists {
+            keys: vec!["a".into(), "m2".into(), "zz".into()]
+        }),
+        Reply::Int(2)
+    );
+    assert_eq!(
+        s.read(&Query::MGet {
+            keys: vec!["m2".into(), "zz".into()]
+        }),
+        Reply::Values(vec![Some("y".into()), None])
+    );
+    run(
+        &mut s,
+        vec![
+            w(set("user:1", "ann")),
+            w(set("user:2", "bob")),
+            w(set("users", "x")),
+        ],
+    );
+    assert_eq!(
+        s.read(&Query::Scan {
+            prefix: "user:".into(),
+            limit: 10
+        }),
+        Reply::Pairs(vec![
+            ("user:1".into(), "ann".into()),
+            ("user:2".into(), "bob".into())
+        ])
+    );
+    assert_eq!(
+        s.write(
+            99,
+            w(Command::IncrBy {
+                key: "n".into(),
+                by: i64::MAX
+            })
+        ),
+        Reply::Int(i64::MAX - 2)
+    );
+    assert!(matches!(
+        s.write(
+            100,
+            w(Command::IncrBy {
+                key: "n".into(),
+                by: 3
+            })
+        ),
+        Reply::Error(_)
+    ));
+}
+
+#[test]
+fn a_retried_write_is_applied_once_and_answered_as_the_first_time() {
+    let mut s = KvStore::new();
+    let incr = |seq| Write {
+        session: Some(Session { client: 7, seq }),
+        command: Command::IncrBy {
+            key: "c".into(),
+            by: 1,
+        },
+    };
+    assert_eq!(s.write(1, incr(1)), Reply::Int(1));
+    // The client did not hear back and retries: same reply, no second increment.
+    assert_eq!(s.write(2, incr(1)), Reply::Int(1));
+    assert_eq!(s.write(3, incr(2)), Reply::Int(2));
+    assert_eq!(s.write(4, incr(2)), Reply::Int(2));
+    // A retry of an older request than the last is refused, not applied.
+    assert!(matches!(s.write(5, incr(1)), Reply::Error(_)));
+    assert_eq!(get(&s, "c"), Reply::Bulk("2".into()));
+    // Other clients are independent.
+    let other = Write {
+        session: Some(Session { client: 8, seq: 1 }),
+        command: Command::IncrBy {
+            key: "c".into(),
+            by: 10,
+        },
+    };
+    assert_eq!(s.write(6, other), Reply::Int(12));
+}
+
+#[test]
+fn idle_sessions_expire_by_log_position_on_every_replica_alike() {
+    let writes = |ttl| {
+        let mut s = KvStore::with_session_ttl(ttl);
+        s.write(
+            1,
+            Write {
+                session: Some(Session { client: 1, seq: 1 }),
+                command: set("k", "v"),
+            },
+        );
+        for i in 2..=20 {
+            s.write(i, w(set("filler", "x")));
+        }
+        s
+    };
+    assert_eq!(writes(100).sessions(), 1);
+    let expired = writes(10);
+    assert_eq!(expired.sessions(), 0);
+    // Two replicas that applied the same log agree exactly.
+    assert_eq!(writes(10).digest(), expired.digest());
+}
+
+#[test]
+fn a_snapshot_restores_the_state_and_sessions_and_refuses_damage() {
+    let mut s = KvStore::new();
+    run(
+        &mut s,
+        vec![
+            w(set("a", "1")),
+            Write {
+                session: Some(Session { client: 3, seq: 9 }),
+                command: Command::IncrBy {
+                    key: "n".into(),
+                    by: 4,
+                },
+            },
+        ],
+    );
+    let snap = s.snapshot();
+    let mut t = KvStore::new();
+    t.restore(&snap).unwrap();
+    assert_eq!(t.digest(), s.digest());
+    // The session came along: the retry is still recognised.
+    let retry = Write {
+        session: Some(Session { client: 3, seq: 9 }),
+        command: Command::IncrBy {
+            key: "n".into(),
+            by: 4,
+        },
+    };
+    assert_eq!(t.write(3, retry), Reply::Int(4));
+    let mut damaged = snap.clone();
+    let last = damaged.len() - 1;
+    damaged[last] ^= 1;
+    assert!(KvStore::new().restore(&damaged).is_err());
+    assert!(KvStore::new().restore(&[1, 2]).is_err());
+}
+
+#[test]
+fn undecodable_commands_and_queries_are_refused_alike_everywhere() {
+    let mut s = KvStore::new();
+    let reply = Reply::decode(&s.apply(1, &[0xff, 0xff, 0xff]));
+    assert!(matches!(reply, Reply::Error(_)));
+    assert!(matches!(Reply::decode(&s.query(&[0xfe])), Reply::Error(_)));
+    assert!(s.is_empty());
+}
