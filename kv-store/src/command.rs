@@ -76,9 +76,10 @@ pub enum Query {
 }
 
 /// What a write or query answers, in terms RESP can carry.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Reply {
     Ok,
+    #[default]
     Nil,
     Int(i64),
     Bulk(Value),

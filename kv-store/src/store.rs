@@ -20,12 +20,6 @@ struct ClientSession {
     last_index: Index,
 }
 
-impl Default for Reply {
-    fn default() -> Reply {
-        Reply::Nil
-    }
-}
-
 #[derive(Debug)]
 pub struct KvStore {
     map: BTreeMap<Key, Value>,
