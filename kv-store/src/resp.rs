@@ -47,12 +47,12 @@ fn err<T>(msg: impl Into<String>) -> Result<T, ProtocolError> {
     Err(ProtocolError(msg.into()))
 }
 
+/// A parsed request: its arguments and the bytes it took, or `None` when more bytes are needed.
+pub type ParsedRequest = Option<(Vec<Vec<u8>>, usize)>;
+
 /// Parses one request from the front of `buf`: `Ok(Some((args, used)))` with the command's
 /// arguments and the bytes consumed, `Ok(None)` when more bytes are needed.
-pub fn parse_request(
-    buf: &[u8],
-    limits: &Limits,
-) -> Result<Option<(Vec<Vec<u8>>, usize)>, ProtocolError> {
+pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<ParsedRequest, ProtocolError> {
     let Some(&first) = buf.first() else {
         return Ok(None);
     };
@@ -77,10 +77,7 @@ pub fn parse_request(
 }
 
 /// A command typed as one line: words separated by spaces.
-fn parse_inline(
-    buf: &[u8],
-    limits: &Limits,
-) -> Result<Option<(Vec<Vec<u8>>, usize)>, ProtocolError> {
+fn parse_inline(buf: &[u8], limits: &Limits) -> Result<ParsedRequest, ProtocolError> {
     let Some(end) = find_crlf_or_lf(buf) else {
         if buf.len() > limits.inline_bytes_max {
             return err("too big inline request");
