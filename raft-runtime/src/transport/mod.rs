@@ -33,6 +33,18 @@ pub fn inbound_channel(capacity: usize) -> (Inbound, Inbox) {
     (Inbound { tx }, Inbox { rx })
 }
 
+impl Inbox {
+    /// Takes the next message, waiting at most `timeout` (for transports' own tests and tools).
+    pub fn recv_timeout(&self, timeout: std::time::Duration) -> Option<Message> {
+        self.rx.recv_timeout(timeout).ok()
+    }
+
+    /// Takes the next message if one is waiting.
+    pub fn try_recv(&self) -> Option<Message> {
+        self.rx.try_recv().ok()
+    }
+}
+
 impl Inbound {
     /// Delivers a message; returns false when it was dropped (inbox full or node gone).
     pub fn deliver(&self, m: Message) -> bool {

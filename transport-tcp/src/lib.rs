@@ -1,0 +1,150 @@
+//! `transport-tcp`: the runtime's [`Transport`] over TCP.
+//!
+//! Only this crate knows the wire framing (`frame.rs`): length-prefixed, checksummed frames of
+//! postcard-encoded messages, each connection opened by a handshake carrying the cluster id, the
+//! two node ids and the protocol version. A peer from another cluster, with an unexpected id or
+//! speaking another version is refused and logged; a malformed frame closes its connection and
+//! the node keeps running.
+//!
+//! Each peer has one writer thread with a bounded queue (when full, messages are dropped and
+//! counted: Raft tolerates loss), reconnecting with exponential backoff and jitter, and writing
+//! every queued message in one go.
+
+mod config;
+pub mod frame;
+mod listener;
+mod peer;
+
+pub use config::TcpConfig;
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread;
+
+use crossbeam_channel::{Sender, TrySendError};
+use parking_lot::Mutex;
+use raft_core::{Message, NodeId};
+use raft_runtime::{inbound_channel, Inbox, Transport};
+
+/// Messages a node's inbox holds before new ones are dropped.
+const INBOX_CAPACITY: usize = 65_536;
+
+/// The sending side, given to the node; it also owns the listener.
+pub struct TcpTransport {
+    config: TcpConfig,
+    peers: Arc<Mutex<HashMap<NodeId, SocketAddr>>>,
+    writers: HashMap<NodeId, Sender<Message>>,
+    dropped: Arc<AtomicU64>,
+    refused: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+}
+
+/// Counters of what the transport lost or refused.
+#[derive(Clone)]
+pub struct TcpStats {
+    dropped: Arc<AtomicU64>,
+    refused: Arc<AtomicU64>,
+}
+
+impl TcpStats {
+    /// Outgoing messages dropped (queue full, peer unreachable, write failed).
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Incoming connections closed for a bad handshake or frame.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+}
+
+impl TcpTransport {
+    /// Binds the listen address and starts accepting peers. Returns the transport (for the node),
+    /// the node's inbox, and the transport's counters.
+    pub fn start(config: TcpConfig) -> std::io::Result<(TcpTransport, Inbox, TcpStats)> {
+        let listener = TcpListener::bind(config.listen)?;
+        let (inbound, inbox) = inbound_channel(INBOX_CAPACITY);
+        let peers = Arc::new(Mutex::new(config.peers.clone()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let dropped = Arc::new(AtomicU64::new(0));
+        let refused = Arc::new(AtomicU64::new(0));
+        let l = listener::Listener {
+            listener,
+            config: config.clone(),
+            known: peers.clone(),
+            inbound,
+            stop: stop.clone(),
+            refused: refused.clone(),
+        };
+        thread::Builder::new()
+            .name(format!("tcp-listen-{}", config.node_id))
+            .spawn(move || l.run())?;
+        let stats = TcpStats {
+            dropped: dropped.clone(),
+            refused: refused.clone(),
+        };
+        let t = TcpTransport {
+            config,
+            peers,
+            writers: HashMap::new(),
+            dropped,
+            refused,
+            stop,
+        };
+        Ok((t, inbox, stats))
+    }
+
+    /// Learns (or updates) a peer's address, for nodes added to the cluster.
+    pub fn add_peer(&self, id: NodeId, addr: SocketAddr) {
+        self.peers.lock().insert(id, addr);
+    }
+
+    fn writer(&mut self, peer: NodeId) -> Option<&Sender<Message>> {
+        if !self.writers.contains_key(&peer) {
+            let addr = *self.peers.lock().get(&peer)?;
+            let (tx, rx) = crossbeam_channel::bounded(self.config.peer_queue_max);
+            let w = peer::PeerWriter {
+                me: self.config.node_id,
+                peer,
+                addr,
+                config: self.config.clone(),
+                queue: rx,
+                dropped: self.dropped.clone(),
+            };
+            thread::Builder::new()
+                .name(format!("tcp-out-{peer}"))
+                .spawn(move || w.run())
+                .ok()?;
+            self.writers.insert(peer, tx);
+        }
+        self.writers.get(&peer)
+    }
+}
+
+impl Transport for TcpTransport {
+    fn send(&mut self, messages: Vec<Message>) {
+        for m in messages {
+            let to = m.to;
+            let sent = match self.writer(to) {
+                Some(w) => !matches!(
+                    w.try_send(m),
+                    Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_))
+                ),
+                None => false,
+            };
+            if !sent {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+impl Drop for TcpTransport {
+    fn drop(&mut self) {
+        // Writer threads end when their queues close; the listener and readers see the flag.
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = &self.refused;
+    }
+}

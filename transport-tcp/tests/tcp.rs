@@ -1,0 +1,180 @@
+//! The TCP transport on loopback: delivery, hostile peers, and a Raft cluster over it.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use raft_core::{Message, MessageBody, NodeId};
+use raft_runtime::{Inbox, MemStorage, Node, NodeConfig, Transport};
+use transport_tcp::frame::{self, Handshake};
+use transport_tcp::{TcpConfig, TcpTransport};
+
+fn free_addrs(n: usize) -> Vec<SocketAddr> {
+    let ls: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    ls.iter().map(|l| l.local_addr().unwrap()).collect()
+}
+
+fn config(id: NodeId, addrs: &[SocketAddr]) -> TcpConfig {
+    let peers: HashMap<NodeId, SocketAddr> = addrs
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (i as NodeId + 1, *a))
+        .filter(|(p, _)| *p != id)
+        .collect();
+    TcpConfig::new(42, id, addrs[id as usize - 1], peers)
+}
+
+fn heartbeat(from: NodeId, to: NodeId, seq: u64) -> Message {
+    Message {
+        from,
+        to,
+        term: 1,
+        body: MessageBody::Heartbeat {
+            commit: 0,
+            read_seq: seq,
+        },
+    }
+}
+
+fn receive(inbox: &Inbox, n: usize) -> Vec<Message> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut got = Vec::new();
+    while got.len() < n && Instant::now() < deadline {
+        if let Some(m) = inbox.recv_timeout(Duration::from_millis(50)) {
+            got.push(m);
+        }
+    }
+    got
+}
+
+#[test]
+fn messages_reach_the_peer_in_order() {
+    let addrs = free_addrs(2);
+    let (mut t1, _in1, _s1) = TcpTransport::start(config(1, &addrs)).unwrap();
+    let (_t2, in2, _s2) = TcpTransport::start(config(2, &addrs)).unwrap();
+    t1.send((1..=100).map(|i| heartbeat(1, 2, i)).collect());
+    let got = receive(&in2, 100);
+    assert_eq!(got.len(), 100);
+    assert_eq!(
+        got,
+        (1..=100).map(|i| heartbeat(1, 2, i)).collect::<Vec<_>>()
+    );
+}
+
+/// Opens a raw connection to node 2 and writes `bytes`; returns whether node 2 closed it.
+fn hostile(addr: SocketAddr, bytes: &[u8]) -> bool {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(bytes).unwrap();
+    let _ = s.shutdown(std::net::Shutdown::Write);
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 16];
+    matches!(std::io::Read::read(&mut s, &mut buf), Ok(0) | Err(_))
+}
+
+#[test]
+fn hostile_connections_are_closed_and_the_node_keeps_serving_peers() {
+    let addrs = free_addrs(2);
+    let (_t2, in2, stats) = TcpTransport::start(config(2, &addrs)).unwrap();
+    let target = addrs[1];
+    let mut wrong_cluster = Vec::new();
+    frame::encode(&Handshake::new(7, 1, 2), &mut wrong_cluster);
+    let mut wrong_node = Vec::new();
+    frame::encode(&Handshake::new(42, 1, 3), &mut wrong_node);
+    let mut stranger = Vec::new();
+    frame::encode(&Handshake::new(42, 9, 2), &mut stranger);
+    let mut ok_hello = Vec::new();
+    frame::encode(&Handshake::new(42, 1, 2), &mut ok_hello);
+    let mut huge = ok_hello.clone();
+    huge.extend_from_slice(&u32::MAX.to_le_bytes());
+    huge.extend_from_slice(&[0; 4]);
+    let mut bad_crc = ok_hello.clone();
+    frame::encode(&heartbeat(1, 2, 1), &mut bad_crc);
+    let n = bad_crc.len();
+    bad_crc[n - 1] ^= 0xff;
+    let mut forged = ok_hello.clone();
+    frame::encode(&heartbeat(3, 2, 1), &mut forged);
+    let mut truncated = ok_hello.clone();
+    frame::encode(&heartbeat(1, 2, 1), &mut truncated);
+    truncated.truncate(truncated.len() - 3);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "random bytes",
+            (0..200u32).map(|i| (i * 7919 % 251) as u8).collect(),
+        ),
+        ("wrong cluster", wrong_cluster),
+        ("wrong node", wrong_node),
+        ("unknown peer", stranger),
+        ("huge length prefix", huge),
+        ("bad checksum", bad_crc),
+        ("message claiming another sender", forged),
+        ("truncated frame", truncated),
+    ];
+    for (what, bytes) in cases {
+        assert!(hostile(target, &bytes), "{what}: connection left open");
+    }
+    assert!(stats.refused() >= 7, "refused {}", stats.refused());
+    assert!(in2.try_recv().is_none(), "nothing hostile was delivered");
+    // A well-behaved peer still gets through.
+    let (mut t1, _in1, _s1) = TcpTransport::start(config(1, &addrs)).unwrap();
+    t1.send(vec![heartbeat(1, 2, 5)]);
+    assert_eq!(receive(&in2, 1), vec![heartbeat(1, 2, 5)]);
+}
+
+#[test]
+fn a_raft_cluster_runs_over_tcp_and_survives_losing_its_leader() {
+    let addrs = free_addrs(3);
+    let ids: Vec<NodeId> = vec![1, 2, 3];
+    let start = |id: NodeId, storage: MemStorage| {
+        let (t, inbox, _) = TcpTransport::start(config(id, &addrs)).unwrap();
+        let mut cfg = NodeConfig::new(id, ids.clone());
+        cfg.tick_interval = Duration::from_millis(5);
+        Node::start(cfg, kv_store::KvStore::new(), storage, t, inbox).unwrap()
+    };
+    let storage: Vec<MemStorage> = ids.iter().map(|_| MemStorage::new()).collect();
+    let mut nodes: HashMap<NodeId, Node> = ids
+        .iter()
+        .map(|&id| (id, start(id, storage[id as usize - 1].clone())))
+        .collect();
+    let write = |nodes: &HashMap<NodeId, Node>, n: i64| {
+        let w = kv_store::Write {
+            session: None,
+            command: kv_store::Command::IncrBy {
+                key: b"n".to_vec(),
+                by: n,
+            },
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            for node in nodes.values() {
+                if let Ok(out) = node.propose(w.encode(), Duration::from_millis(500)) {
+                    return kv_store::Reply::decode(&out);
+                }
+            }
+            assert!(Instant::now() < deadline, "no write went through");
+        }
+    };
+    assert_eq!(write(&nodes, 1), kv_store::Reply::Int(1));
+    let leader = *nodes
+        .iter()
+        .find(|(_, n)| n.status().is_ok_and(|s| s.role == raft_core::Role::Leader))
+        .map(|(id, _)| id)
+        .unwrap();
+    nodes.remove(&leader).unwrap().shutdown();
+    assert_eq!(write(&nodes, 2), kv_store::Reply::Int(3));
+    // The old leader comes back on the same port and catches up.
+    nodes.insert(leader, start(leader, storage[leader as usize - 1].clone()));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let q = kv_store::Query::Get { key: b"n".to_vec() }.encode();
+        if let Ok(v) = nodes[&leader].read_stale(q, Duration::from_secs(1)) {
+            if kv_store::Reply::decode(&v) == kv_store::Reply::Bulk(b"3".to_vec()) {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "the old leader did not catch up");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
