@@ -5,11 +5,14 @@
 //!   the whole map with a checksum; and exactly-once writes: a write tagged with a client id and
 //!   sequence number is applied at most once, through a session table that is part of the
 //!   replicated state and expires by log position.
-//! - [`resp`] is the Redis serialization protocol (RESP2), so Redis tools can talk to the store.
+//! - [`resp`] is the Redis serialization protocol (RESP2), and [`Server`] serves it, so
+//!   `redis-cli`, `redis-benchmark` and Redis client libraries work against any node.
 
 mod command;
 pub mod resp;
+mod server;
 mod store;
 
 pub use command::{Command, Key, Query, Reply, Session, SetCondition, Value, Write};
+pub use server::{Server, ServerConfig};
 pub use store::{KvStore, SESSION_TTL_ENTRIES};

@@ -144,6 +144,19 @@ impl Node {
         )
     }
 
+    /// A linearizable read; the receiver gets the answer.
+    pub fn read_async(&self, query: Vec<u8>) -> Result<Receiver<Result<Vec<u8>, Error>>, Error> {
+        self.ask(|reply| Request::Read { query, reply })
+    }
+
+    /// A possibly stale read; the receiver gets the answer.
+    pub fn read_stale_async(
+        &self,
+        query: Vec<u8>,
+    ) -> Result<Receiver<Result<Vec<u8>, Error>>, Error> {
+        self.ask(|reply| Request::ReadStale { query, reply })
+    }
+
     /// Changes the membership; returns once the change is applied on this node.
     pub fn change_membership(
         &self,

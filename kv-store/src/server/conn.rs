@@ -1,0 +1,201 @@
+//! One client connection: read what has arrived, start every request in it (proposals and reads
+//! go out together, so a pipeline becomes one batch in the log), then answer in order.
+
+use std::io::{Read, Write as _};
+use std::net::TcpStream;
+use std::sync::Arc;
+
+use crossbeam_channel::Receiver;
+use raft_core::Role;
+use raft_runtime::{Error, Node};
+
+use super::commands::{self, Admin, Op};
+use super::replies::{from_error, from_reply};
+use super::ServerConfig;
+use crate::command::Reply;
+use crate::resp::{self, Value};
+
+/// A request started and not yet answered.
+enum Pending {
+    Ready(Value),
+    Waiting(Receiver<Result<Vec<u8>, Error>>),
+}
+
+/// What a started request touches, for ordering within a pipeline.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Write,
+    Read,
+    /// Everything else (answered locally, or an admin request): sees everything before it.
+    Other,
+}
+
+fn kind(op: &Op) -> Kind {
+    match op {
+        Op::Write(_) => Kind::Write,
+        Op::Read(_) => Kind::Read,
+        _ => Kind::Other,
+    }
+}
+
+pub(crate) struct Conn {
+    pub(crate) node: Arc<Node>,
+    pub(crate) config: ServerConfig,
+    pub(crate) read_only: bool,
+}
+
+impl Conn {
+    pub(crate) fn serve(mut self, mut stream: TcpStream) {
+        let _ = stream.set_nodelay(true);
+        let mut buf: Vec<u8> = Vec::new();
+        let mut chunk = vec![0u8; 64 << 10];
+        let mut out = Vec::new();
+        loop {
+            let n = match stream.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            buf.extend_from_slice(&chunk[..n]);
+            // Requests of one kind in a row start together (a pipeline of writes becomes one
+            // batch in the log); when the kind changes, the earlier ones finish first, so each
+            // request sees exactly the effects of those before it on this connection, as Redis
+            // clients expect.
+            let mut pending = Vec::new();
+            let mut pending_kind = None;
+            let mut used = 0;
+            let mut close = false;
+            out.clear();
+            loop {
+                let op = match resp::parse_request(&buf[used..], &self.config.limits) {
+                    Ok(Some((args, len))) => {
+                        used += len;
+                        if args.is_empty() {
+                            continue;
+                        }
+                        commands::parse(args)
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        self.finish(&mut pending, &mut out);
+                        resp::encode(&Value::Error(format!("ERR {e}")), &mut out);
+                        close = true;
+                        break;
+                    }
+                };
+                if let Op::Quit = op {
+                    self.finish(&mut pending, &mut out);
+                    resp::encode(&Value::Simple("OK".into()), &mut out);
+                    close = true;
+                    break;
+                }
+                let k = kind(&op);
+                if pending_kind != Some(k) || k == Kind::Other {
+                    self.finish(&mut pending, &mut out);
+                    pending_kind = Some(k);
+                }
+                let p = self.start(op);
+                pending.push(p);
+            }
+            self.finish(&mut pending, &mut out);
+            buf.drain(..used);
+            if !close && buf.len() > self.config.request_bytes_max {
+                resp::encode(
+                    &Value::Error("ERR Protocol error: request too large".into()),
+                    &mut out,
+                );
+                close = true;
+            }
+            if stream.write_all(&out).is_err() || close {
+                return;
+            }
+        }
+    }
+
+    /// Waits for every pending request, in order, and encodes the answers.
+    fn finish(&self, pending: &mut Vec<Pending>, out: &mut Vec<u8>) {
+        for p in pending.drain(..) {
+            let v = match p {
+                Pending::Ready(v) => v,
+                Pending::Waiting(rx) => match rx.recv_timeout(self.config.request_timeout) {
+                    Ok(Ok(bytes)) => from_reply(Reply::decode(&bytes)),
+                    Ok(Err(e)) => from_error(e),
+                    Err(_) => from_error(Error::Timeout),
+                },
+            };
+            resp::encode(&v, out);
+        }
+    }
+
+    fn start(&mut self, op: Op) -> Pending {
+        let started = match op {
+            Op::Write(w) => self.node.propose_async(w.encode()),
+            Op::Read(q) if self.read_only => self.node.read_stale_async(q.encode()),
+            Op::Read(q) => self.node.read_async(q.encode()),
+            Op::Now(v) => return Pending::Ready(v),
+            Op::SetReadOnly(on) => {
+                self.read_only = on;
+                return Pending::Ready(Value::Simple("OK".into()));
+            }
+            Op::Info => return Pending::Ready(self.info()),
+            Op::Admin(a) => return Pending::Ready(self.admin(a)),
+            Op::Quit => return Pending::Ready(Value::Simple("OK".into())),
+        };
+        match started {
+            Ok(rx) => Pending::Waiting(rx),
+            Err(e) => Pending::Ready(from_error(e)),
+        }
+    }
+
+    fn admin(&self, a: Admin) -> Value {
+        let t = self.config.request_timeout;
+        let r = match a {
+            Admin::AddLearner(id) => self.node.add_learner(id, t),
+            Admin::Promote(id) => self.node.promote(id, t),
+            Admin::Remove(id) => self.node.remove(id, t),
+            Admin::Transfer(id) => self.node.transfer_leadership(id, t),
+        };
+        match r {
+            Ok(()) => Value::Simple("OK".into()),
+            Err(e) => from_error(e),
+        }
+    }
+
+    fn info(&self) -> Value {
+        let Ok(s) = self.node.status() else {
+            return from_error(Error::Shutdown);
+        };
+        let role = match s.role {
+            Role::Leader => "leader",
+            Role::Candidate | Role::PreCandidate => "candidate",
+            Role::Follower => "follower",
+        };
+        let ids = |v: &std::collections::BTreeSet<u64>| {
+            v.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
+        };
+        let mut text = format!(
+            "# Raft\r\nnode_id:{}\r\nrole:{role}\r\nterm:{}\r\nleader:{}\r\ncommit_index:{}\r\napplied_index:{}\r\n\
+             first_index:{}\r\nlast_index:{}\r\nlog_entries:{}\r\nsnapshot_index:{}\r\nsnapshot_bytes:{}\r\n\
+             voters:{}\r\nlearners:{}\r\njoint:{}\r\n",
+            s.id,
+            s.term,
+            s.leader.map_or("none".into(), |l| l.to_string()),
+            s.commit_index,
+            s.applied_index,
+            s.first_index,
+            s.last_index,
+            s.log_entries,
+            s.snapshot.as_ref().map_or(0, |m| m.index),
+            s.snapshot_bytes,
+            ids(&s.membership.voters),
+            ids(&s.membership.learners),
+            s.membership.is_joint(),
+        );
+        for (id, p) in &s.peers {
+            text.push_str(&format!(
+                "peer_{id}:match={},next={}\r\n",
+                p.match_index, p.next_index
+            ));
+        }
+        Value::Bulk(Some(text.into_bytes()))
+    }
+}

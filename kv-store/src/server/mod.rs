@@ -1,0 +1,113 @@
+//! The RESP2 server: any Redis client can talk to any node. Writes go through the log (followers
+//! forward them to the leader); reads are linearizable unless the connection said READONLY;
+//! pipelined requests are answered in order; every error is a RESP error a person can act on.
+
+mod commands;
+mod conn;
+mod replies;
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use raft_runtime::Node;
+
+use crate::resp::Limits;
+
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Connections beyond this are refused with an error.
+    pub clients_max: usize,
+    pub limits: Limits,
+    /// Bytes buffered for one unfinished request before the connection is closed.
+    pub request_bytes_max: usize,
+    /// How long a request may wait for the cluster.
+    pub request_timeout: Duration,
+}
+
+impl ServerConfig {
+    pub fn new(listen: SocketAddr) -> ServerConfig {
+        ServerConfig {
+            listen,
+            clients_max: 10_000,
+            limits: Limits::default(),
+            request_bytes_max: 512 << 20,
+            request_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A running server; dropping it stops accepting connections.
+pub struct Server {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    accept: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Serves `node` on `config.listen`.
+    pub fn start(node: Arc<Node>, config: ServerConfig) -> std::io::Result<Server> {
+        let listener = TcpListener::bind(config.listen)?;
+        let addr = listener.local_addr()?;
+        listener.set_nonblocking(true)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let clients = Arc::new(AtomicUsize::new(0));
+        let stop_flag = stop.clone();
+        let accept = thread::Builder::new()
+            .name(format!("resp-{addr}"))
+            .spawn(move || {
+                while !stop_flag.load(Ordering::Relaxed) {
+                    match listener.accept() {
+                        Ok((mut stream, _)) => {
+                            if clients.load(Ordering::Relaxed) >= config.clients_max {
+                                use std::io::Write;
+                                let _ = stream.write_all(b"-ERR max number of clients reached\r\n");
+                                continue;
+                            }
+                            clients.fetch_add(1, Ordering::Relaxed);
+                            let _ = stream.set_nonblocking(false);
+                            let conn = conn::Conn {
+                                node: node.clone(),
+                                config: config.clone(),
+                                read_only: false,
+                            };
+                            let clients = clients.clone();
+                            let _ =
+                                thread::Builder::new()
+                                    .name("resp-conn".into())
+                                    .spawn(move || {
+                                        conn.serve(stream);
+                                        clients.fetch_sub(1, Ordering::Relaxed);
+                                    });
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                            thread::sleep(Duration::from_millis(5))
+                        }
+                        Err(_) => thread::sleep(Duration::from_millis(5)),
+                    }
+                }
+            })?;
+        Ok(Server {
+            addr,
+            stop,
+            accept: Some(accept),
+        })
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.accept.take() {
+            let _ = t.join();
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! From the store's replies and the runtime's errors to RESP values a person can act on.
+
+use raft_runtime::Error;
+
+use crate::command::Reply;
+use crate::resp::Value;
+
+pub(crate) fn from_reply(r: Reply) -> Value {
+    match r {
+        Reply::Ok => Value::Simple("OK".into()),
+        Reply::Nil => Value::Bulk(None),
+        Reply::Int(n) => Value::Integer(n),
+        Reply::Bulk(b) => Value::Bulk(Some(b)),
+        Reply::Values(vs) => Value::Array(Some(vs.into_iter().map(Value::Bulk).collect())),
+        Reply::Pairs(ps) => Value::Array(Some(
+            ps.into_iter()
+                .flat_map(|(k, v)| [Value::Bulk(Some(k)), Value::Bulk(Some(v))])
+                .collect(),
+        )),
+        Reply::Error(e) => Value::Error(e),
+    }
+}
+
+pub(crate) fn from_error(e: Error) -> Value {
+    Value::Error(match e {
+        Error::NotLeader { leader_hint: None } => "TRYAGAIN no leader elected yet".into(),
+        Error::NotLeader { leader_hint: Some(l) } => format!("TRYAGAIN not the leader; node {l} is"),
+        Error::Timeout => "TRYAGAIN timed out waiting for the cluster".into(),
+        Error::Busy => "TRYAGAIN the server is busy".into(),
+        Error::NotCommitted => "TRYAGAIN the write was not committed (leadership changed); it is safe to retry".into(),
+        Error::OutcomeUnknown => {
+            "ERR outcome unknown: leadership changed after the write was accepted; it may or may not have been applied".into()
+        }
+        Error::Shutdown => "ERR the node is shutting down".into(),
+        Error::Storage(e) => format!("ERR storage failure: {e}"),
+        Error::StateMachine(e) => format!("ERR state machine failure: {e}"),
+        Error::Rejected(r) => format!("TRYAGAIN {r}"),
+    })
+}

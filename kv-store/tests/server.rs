@@ -1,0 +1,281 @@
+//! The RESP server in front of a 3-node cluster (in-process network, one server per node),
+//! driven by a minimal RESP client: every command, pipelining, followers, READONLY, exactly-once
+//! retries, errors, hostile bytes and the client limit.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kv_store::resp::{encode, parse_reply, Limits, Value};
+use kv_store::{KvStore, Server, ServerConfig};
+use raft_core::Role;
+use raft_runtime::{MemNetwork, MemStorage, Node, NodeConfig};
+
+struct Cluster {
+    nodes: Vec<Arc<Node>>,
+    servers: Vec<Server>,
+}
+
+fn cluster(tune: fn(&mut ServerConfig)) -> Cluster {
+    let net = MemNetwork::new();
+    let ids = vec![1, 2, 3];
+    let nodes: Vec<Arc<Node>> = ids
+        .iter()
+        .map(|&id| {
+            let mut cfg = NodeConfig::new(id, ids.clone());
+            cfg.tick_interval = Duration::from_millis(5);
+            let (t, inbox) = net.join(id);
+            Arc::new(Node::start(cfg, KvStore::new(), MemStorage::new(), t, inbox).unwrap())
+        })
+        .collect();
+    let servers = nodes
+        .iter()
+        .map(|n| {
+            let mut c = ServerConfig::new("127.0.0.1:0".parse().unwrap());
+            tune(&mut c);
+            Server::start(n.clone(), c).unwrap()
+        })
+        .collect();
+    let c = Cluster { nodes, servers };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !c
+        .nodes
+        .iter()
+        .any(|n| n.status().is_ok_and(|s| s.role == Role::Leader))
+    {
+        assert!(Instant::now() < deadline, "no leader");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    c
+}
+
+impl Cluster {
+    fn leader(&self) -> usize {
+        self.nodes
+            .iter()
+            .position(|n| n.status().is_ok_and(|s| s.role == Role::Leader))
+            .unwrap()
+    }
+    fn addr(&self, i: usize) -> SocketAddr {
+        self.servers[i].addr()
+    }
+}
+
+struct Client {
+    s: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Client {
+    fn connect(addr: SocketAddr) -> Client {
+        let s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        Client { s, buf: Vec::new() }
+    }
+
+    fn send(&mut self, args: &[&str]) {
+        let mut out = Vec::new();
+        encode(
+            &Value::Array(Some(
+                args.iter()
+                    .map(|a| Value::Bulk(Some(a.as_bytes().to_vec())))
+                    .collect(),
+            )),
+            &mut out,
+        );
+        self.s.write_all(&out).unwrap();
+    }
+
+    fn reply(&mut self) -> Option<Value> {
+        loop {
+            if let Some((v, used)) = parse_reply(&self.buf, &Limits::default()).unwrap() {
+                self.buf.drain(..used);
+                return Some(v);
+            }
+            let mut chunk = [0u8; 4096];
+            match self.s.read(&mut chunk) {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
+    /// Sends a command and returns its reply, retrying while the cluster says TRYAGAIN.
+    fn call(&mut self, args: &[&str]) -> Value {
+        loop {
+            self.send(args);
+            let v = self.reply().expect("a reply");
+            match &v {
+                Value::Error(e) if e.starts_with("TRYAGAIN") => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                _ => return v,
+            }
+        }
+    }
+}
+
+fn bulk(s: &str) -> Value {
+    Value::Bulk(Some(s.as_bytes().to_vec()))
+}
+
+fn ok() -> Value {
+    Value::Simple("OK".into())
+}
+
+#[test]
+fn every_command_works_through_any_node() {
+    let c = cluster(|_| {});
+    let follower = (c.leader() + 1) % 3;
+    let mut f = Client::connect(c.addr(follower));
+    let cases: Vec<(&[&str], Value)> = vec![
+        (&["PING"], Value::Simple("PONG".into())),
+        (&["ECHO", "hi"], bulk("hi")),
+        (&["SET", "a", "1"], ok()),
+        (&["GET", "a"], bulk("1")),
+        (&["SET", "a", "2", "NX"], Value::Bulk(None)),
+        (&["SET", "a", "3", "XX"], ok()),
+        (&["INCR", "n"], Value::Integer(1)),
+        (&["INCRBY", "n", "41"], Value::Integer(42)),
+        (&["DECR", "n"], Value::Integer(41)),
+        (&["MSET", "k1", "v1", "k2", "v2"], ok()),
+        (
+            &["MGET", "k1", "nope", "k2"],
+            Value::Array(Some(vec![bulk("v1"), Value::Bulk(None), bulk("v2")])),
+        ),
+        (&["EXISTS", "k1", "k2", "nope"], Value::Integer(2)),
+        (&["CAS", "a", "3", "4"], Value::Integer(1)),
+        (&["CAS", "a", "3", "5"], Value::Integer(0)),
+        (&["DEL", "k1", "nope"], Value::Integer(1)),
+        (
+            &["SCANPREFIX", "k"],
+            Value::Array(Some(vec![bulk("k2"), bulk("v2")])),
+        ),
+        (&["GET", "a"], bulk("4")),
+    ];
+    for (args, expected) in cases {
+        assert_eq!(f.call(args), expected, "{args:?}");
+    }
+    // The leader sees the follower's writes.
+    let mut l = Client::connect(c.addr(c.leader()));
+    assert_eq!(l.call(&["GET", "n"]), bulk("41"));
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order() {
+    let c = cluster(|_| {});
+    let mut cl = Client::connect(c.addr(c.leader()));
+    assert_eq!(cl.call(&["SET", "warm", "up"]), ok());
+    let mut out = Vec::new();
+    for i in 0..200 {
+        encode(&Value::Array(Some(vec![bulk("INCR"), bulk("p")])), &mut out);
+        if i % 50 == 49 {
+            encode(&Value::Array(Some(vec![bulk("GET"), bulk("p")])), &mut out);
+        }
+    }
+    cl.s.write_all(&out).unwrap();
+    let mut expected = 0;
+    for i in 0..200 {
+        expected += 1;
+        assert_eq!(cl.reply(), Some(Value::Integer(expected)));
+        if i % 50 == 49 {
+            assert_eq!(cl.reply(), Some(bulk(&expected.to_string())));
+        }
+    }
+}
+
+#[test]
+fn errors_are_resp_errors_a_person_can_act_on() {
+    let c = cluster(|_| {});
+    let mut cl = Client::connect(c.addr(0));
+    assert_eq!(
+        cl.call(&["FLY", "away"]),
+        Value::Error("ERR unknown command 'fly'".into())
+    );
+    assert_eq!(
+        cl.call(&["SET", "only-key"]),
+        Value::Error("ERR wrong number of arguments for 'set' command".into())
+    );
+    assert_eq!(
+        cl.call(&["INCRBY", "x", "lots"]),
+        Value::Error("ERR value is not an integer or out of range".into())
+    );
+    assert_eq!(cl.call(&["SET", "s", "text"]), ok());
+    assert_eq!(
+        cl.call(&["INCR", "s"]),
+        Value::Error("ERR value is not an integer or out of range".into())
+    );
+    assert_eq!(
+        cl.call(&["SET", "a", "b", "MAYBE"]),
+        Value::Error("ERR syntax error".into())
+    );
+    // Garbage: an error, then the connection is closed; the server keeps serving others.
+    cl.s.write_all(b"*1\r\n$-99\r\n").unwrap();
+    assert!(matches!(cl.reply(), Some(Value::Error(e)) if e.contains("Protocol error")));
+    assert_eq!(cl.reply(), None, "closed after a protocol error");
+    let mut again = Client::connect(c.addr(0));
+    assert_eq!(again.call(&["PING"]), Value::Simple("PONG".into()));
+}
+
+#[test]
+fn a_retried_session_write_applies_once() {
+    let c = cluster(|_| {});
+    let mut cl = Client::connect(c.addr(c.leader()));
+    let incr = ["XSESSION", "77", "1", "INCRBY", "once", "5"];
+    assert_eq!(cl.call(&incr), Value::Integer(5));
+    assert_eq!(
+        cl.call(&incr),
+        Value::Integer(5),
+        "the retry is answered, not applied"
+    );
+    assert_eq!(
+        cl.call(&["XSESSION", "77", "2", "INCRBY", "once", "5"]),
+        Value::Integer(10)
+    );
+    assert_eq!(cl.call(&["GET", "once"]), bulk("10"));
+    assert!(matches!(
+        cl.call(&["XSESSION", "77", "3", "GET", "once"]),
+        Value::Error(_)
+    ));
+}
+
+#[test]
+fn readonly_connections_read_locally_and_info_reports_the_node() {
+    let c = cluster(|_| {});
+    let leader = c.leader();
+    let mut l = Client::connect(c.addr(leader));
+    assert_eq!(l.call(&["SET", "r", "1"]), ok());
+    let follower = (leader + 1) % 3;
+    let mut f = Client::connect(c.addr(follower));
+    assert_eq!(f.call(&["READONLY"]), ok());
+    // A local read may be stale, but settles on the committed value.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while f.call(&["GET", "r"]) != bulk("1") {
+        assert!(Instant::now() < deadline);
+    }
+    assert_eq!(f.call(&["READWRITE"]), ok());
+    assert_eq!(f.call(&["GET", "r"]), bulk("1"));
+    let Value::Bulk(Some(info)) = l.call(&["INFO"]) else {
+        panic!("INFO is a bulk string")
+    };
+    let info = String::from_utf8(info).unwrap();
+    assert!(
+        info.contains("role:leader") && info.contains("voters:1,2,3"),
+        "{info}"
+    );
+}
+
+#[test]
+fn clients_beyond_the_limit_are_refused() {
+    let c = cluster(|s| s.clients_max = 2);
+    let mut a = Client::connect(c.addr(0));
+    let mut b = Client::connect(c.addr(0));
+    assert_eq!(a.call(&["PING"]), Value::Simple("PONG".into()));
+    assert_eq!(b.call(&["PING"]), Value::Simple("PONG".into()));
+    let mut third = Client::connect(c.addr(0));
+    assert_eq!(
+        third.reply(),
+        Some(Value::Error("ERR max number of clients reached".into()))
+    );
+}
