@@ -8,11 +8,13 @@
 //! - [`resp`] is the Redis serialization protocol (RESP2), and [`Server`] serves it, so
 //!   `redis-cli`, `redis-benchmark` and Redis client libraries work against any node.
 
+mod client;
 mod command;
 pub mod resp;
 mod server;
 mod store;
 
+pub use client::{Client, ClientError};
 pub use command::{Command, Key, Query, Reply, Session, SetCondition, Value, Write};
 pub use server::{Server, ServerConfig};
 pub use store::{KvStore, SESSION_TTL_ENTRIES};

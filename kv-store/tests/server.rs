@@ -13,6 +13,7 @@ use raft_core::Role;
 use raft_runtime::{MemNetwork, MemStorage, Node, NodeConfig};
 
 struct Cluster {
+    net: MemNetwork,
     nodes: Vec<Arc<Node>>,
     servers: Vec<Server>,
 }
@@ -37,7 +38,11 @@ fn cluster(tune: fn(&mut ServerConfig)) -> Cluster {
             Server::start(n.clone(), c).unwrap()
         })
         .collect();
-    let c = Cluster { nodes, servers };
+    let c = Cluster {
+        net,
+        nodes,
+        servers,
+    };
     let deadline = Instant::now() + Duration::from_secs(10);
     while !c
         .nodes
@@ -278,4 +283,34 @@ fn clients_beyond_the_limit_are_refused() {
         third.reply(),
         Some(Value::Error("ERR max number of clients reached".into()))
     );
+}
+
+#[test]
+fn the_client_library_follows_the_leader_through_a_failover() {
+    let c = cluster(|s| s.request_timeout = Duration::from_millis(500));
+    let addrs: Vec<SocketAddr> = (0..3).map(|i| c.addr(i)).collect();
+    let mut client = kv_store::Client::new(addrs, Duration::from_secs(10));
+    client.set(b"k", b"v1").unwrap();
+    assert_eq!(client.get(b"k").unwrap(), Some(b"v1".to_vec()));
+    assert_eq!(client.incr_by(b"n", 2).unwrap(), 2);
+    assert!(client.cas(b"k", b"v1", b"v2").unwrap());
+    assert!(!client.cas(b"k", b"v1", b"v3").unwrap());
+    // The leader is cut off: the client finds the new one, and nothing acknowledged is lost.
+    let old = c.leader();
+    c.net.isolate(old as u64 + 1, &[1, 2, 3]);
+    for i in 0..5 {
+        assert_eq!(client.incr_by(b"n", 1).unwrap(), 3 + i);
+    }
+    assert_eq!(client.get(b"k").unwrap(), Some(b"v2".to_vec()));
+    assert!(c
+        .nodes
+        .iter()
+        .enumerate()
+        .any(|(i, n)| i != old && n.status().is_ok_and(|s| s.role == Role::Leader)));
+    // Server errors that retrying cannot fix come back as such.
+    client.set(b"text", b"abc").unwrap();
+    assert!(matches!(
+        client.incr_by(b"text", 1),
+        Err(kv_store::ClientError::Refused(_))
+    ));
 }

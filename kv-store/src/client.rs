@@ -1,0 +1,262 @@
+//! A Rust client for the store, speaking RESP to any of a list of nodes. It learns which node
+//! leads (from `INFO`) and prefers it, retries through failovers until its timeout, and tags
+//! every write with an exactly-once session, so a retried write is never applied twice.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use thiserror::Error;
+
+use crate::resp::{encode, parse_reply, Limits, Value};
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum ClientError {
+    #[error("no node could complete the request within {0:?}: {1}")]
+    Unavailable(Duration, String),
+    #[error("the server refused the request: {0}")]
+    Refused(String),
+    #[error("unexpected reply: {0:?}")]
+    UnexpectedReply(Value),
+}
+
+struct Connection {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Connection {
+    fn open(addr: SocketAddr, timeout: Duration) -> std::io::Result<Connection> {
+        let stream = TcpStream::connect_timeout(&addr, timeout)?;
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(timeout))?;
+        stream.set_write_timeout(Some(timeout))?;
+        Ok(Connection {
+            stream,
+            buf: Vec::new(),
+        })
+    }
+
+    fn call(&mut self, args: &[Vec<u8>]) -> std::io::Result<Value> {
+        let mut out = Vec::new();
+        encode(
+            &Value::Array(Some(
+                args.iter().map(|a| Value::Bulk(Some(a.clone()))).collect(),
+            )),
+            &mut out,
+        );
+        self.stream.write_all(&out)?;
+        loop {
+            match parse_reply(&self.buf, &Limits::default()) {
+                Ok(Some((v, used))) => {
+                    self.buf.drain(..used);
+                    return Ok(v);
+                }
+                Ok(None) => {}
+                Err(e) => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
+            }
+            let mut chunk = [0u8; 16 << 10];
+            let n = self.stream.read(&mut chunk)?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
+
+/// A client of the cluster.
+pub struct Client {
+    nodes: Vec<SocketAddr>,
+    /// Node ids learnt from INFO, to find the leader's address.
+    ids: HashMap<u64, usize>,
+    current: usize,
+    conn: Option<Connection>,
+    session: u64,
+    seq: u64,
+    timeout: Duration,
+}
+
+impl Client {
+    /// A client of the cluster at `nodes` (RESP addresses). Each request retries until `timeout`.
+    pub fn new(nodes: Vec<SocketAddr>, timeout: Duration) -> Client {
+        Client {
+            nodes,
+            ids: HashMap::new(),
+            current: 0,
+            conn: None,
+            // Random, so that clients never share a session (63 bits: it travels as an i64).
+            session: rand::random::<u64>() >> 1,
+            seq: 0,
+            timeout,
+        }
+    }
+
+    pub fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, ClientError> {
+        match self.read(&[b"GET".to_vec(), key.to_vec()])? {
+            Value::Bulk(v) => Ok(v),
+            other => Err(ClientError::UnexpectedReply(other)),
+        }
+    }
+
+    pub fn set(&mut self, key: &[u8], value: &[u8]) -> Result<(), ClientError> {
+        match self.write(&[b"SET".to_vec(), key.to_vec(), value.to_vec()])? {
+            Value::Simple(_) => Ok(()),
+            other => Err(ClientError::UnexpectedReply(other)),
+        }
+    }
+
+    pub fn incr_by(&mut self, key: &[u8], by: i64) -> Result<i64, ClientError> {
+        match self.write(&[
+            b"INCRBY".to_vec(),
+            key.to_vec(),
+            by.to_string().into_bytes(),
+        ])? {
+            Value::Integer(n) => Ok(n),
+            other => Err(ClientError::UnexpectedReply(other)),
+        }
+    }
+
+    pub fn del(&mut self, key: &[u8]) -> Result<bool, ClientError> {
+        match self.write(&[b"DEL".to_vec(), key.to_vec()])? {
+            Value::Integer(n) => Ok(n > 0),
+            other => Err(ClientError::UnexpectedReply(other)),
+        }
+    }
+
+    /// Sets `key` to `new` if it holds `expected`; returns whether it did.
+    pub fn cas(&mut self, key: &[u8], expected: &[u8], new: &[u8]) -> Result<bool, ClientError> {
+        match self.write(&[
+            b"CAS".to_vec(),
+            key.to_vec(),
+            expected.to_vec(),
+            new.to_vec(),
+        ])? {
+            Value::Integer(n) => Ok(n == 1),
+            other => Err(ClientError::UnexpectedReply(other)),
+        }
+    }
+
+    /// A write command, applied exactly once however often it is retried.
+    pub fn write(&mut self, args: &[Vec<u8>]) -> Result<Value, ClientError> {
+        self.seq += 1;
+        let mut tagged = vec![
+            b"XSESSION".to_vec(),
+            self.session.to_string().into_bytes(),
+            self.seq.to_string().into_bytes(),
+        ];
+        tagged.extend_from_slice(args);
+        self.call(&tagged)
+    }
+
+    /// A read command (linearizable).
+    pub fn read(&mut self, args: &[Vec<u8>]) -> Result<Value, ClientError> {
+        self.call(args)
+    }
+
+    /// Sends `args`, retrying on other nodes and after failovers until the timeout.
+    fn call(&mut self, args: &[Vec<u8>]) -> Result<Value, ClientError> {
+        let deadline = Instant::now() + self.timeout;
+        let mut last = String::from("no attempt");
+        while Instant::now() < deadline {
+            let conn = match self.conn.as_mut() {
+                Some(c) => c,
+                None => match Connection::open(self.nodes[self.current], self.per_try()) {
+                    Ok(c) => {
+                        self.conn = Some(c);
+                        self.learn_leader();
+                        match self.conn.as_mut() {
+                            Some(c) => c,
+                            None => continue,
+                        }
+                    }
+                    Err(e) => {
+                        last = format!("{}: {e}", self.nodes[self.current]);
+                        self.next_node();
+                        std::thread::sleep(Duration::from_millis(20));
+                        continue;
+                    }
+                },
+            };
+            match conn.call(args) {
+                Ok(Value::Error(e))
+                    if e.starts_with("TRYAGAIN") || e.starts_with("ERR outcome unknown") =>
+                {
+                    // Leadership is moving: the same request (same session and sequence for
+                    // writes) is sent again, so it takes effect once.
+                    last = e;
+                    self.conn = None;
+                    self.learn_leader_or_rotate();
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Ok(Value::Error(e)) => return Err(ClientError::Refused(e)),
+                Ok(v) => return Ok(v),
+                Err(e) => {
+                    last = format!("{}: {e}", self.nodes[self.current]);
+                    self.conn = None;
+                    self.next_node();
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        }
+        Err(ClientError::Unavailable(self.timeout, last))
+    }
+
+    fn per_try(&self) -> Duration {
+        (self.timeout / 4).max(Duration::from_millis(200))
+    }
+
+    fn next_node(&mut self) {
+        self.current = (self.current + 1) % self.nodes.len();
+    }
+
+    fn learn_leader_or_rotate(&mut self) {
+        let before = self.current;
+        if let Ok(mut c) = Connection::open(self.nodes[self.current], self.per_try()) {
+            if let Some(leader) = info_field(&mut c, "leader") {
+                if let Some(&i) = self.ids.get(&leader) {
+                    self.current = i;
+                }
+            }
+        }
+        if self.current == before {
+            self.next_node();
+        }
+    }
+
+    /// Asks the connected node who leads, learning node ids on the way, and switches to the
+    /// leader when its address is known.
+    fn learn_leader(&mut self) {
+        if self.ids.len() < self.nodes.len() {
+            for (i, addr) in self.nodes.iter().enumerate() {
+                if let Ok(mut c) = Connection::open(*addr, self.per_try()) {
+                    if let Some(id) = info_field(&mut c, "node_id") {
+                        self.ids.insert(id, i);
+                    }
+                }
+            }
+        }
+        let Some(conn) = self.conn.as_mut() else {
+            return;
+        };
+        if let Some(leader) = info_field(conn, "leader") {
+            if let Some(&i) = self.ids.get(&leader) {
+                if i != self.current {
+                    self.current = i;
+                    self.conn = Connection::open(self.nodes[i], self.per_try()).ok();
+                }
+            }
+        }
+    }
+}
+
+fn info_field(c: &mut Connection, field: &str) -> Option<u64> {
+    let Ok(Value::Bulk(Some(text))) = c.call(&[b"INFO".to_vec()]) else {
+        return None;
+    };
+    let text = String::from_utf8_lossy(&text).into_owned();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().parse().ok())
+}
