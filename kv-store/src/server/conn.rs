@@ -42,6 +42,8 @@ pub(crate) struct Conn {
     pub(crate) node: Arc<Node>,
     pub(crate) config: ServerConfig,
     pub(crate) read_only: bool,
+    /// A request found the node shut down.
+    pub(crate) node_gone: bool,
 }
 
 impl Conn {
@@ -105,21 +107,30 @@ impl Conn {
                 );
                 close = true;
             }
-            if stream.write_all(&out).is_err() || close {
+            // A node that has shut down keeps no connections open: clients move on.
+            if stream.write_all(&out).is_err() || close || self.node_gone {
                 return;
             }
         }
     }
 
     /// Waits for every pending request, in order, and encodes the answers.
-    fn finish(&self, pending: &mut Vec<Pending>, out: &mut Vec<u8>) {
+    fn finish(&mut self, pending: &mut Vec<Pending>, out: &mut Vec<u8>) {
         for p in pending.drain(..) {
             let v = match p {
                 Pending::Ready(v) => v,
                 Pending::Waiting(rx) => match rx.recv_timeout(self.config.request_timeout) {
                     Ok(Ok(bytes)) => from_reply(Reply::decode(&bytes)),
-                    Ok(Err(e)) => from_error(e),
-                    Err(_) => from_error(Error::Timeout),
+                    Ok(Err(e)) => {
+                        self.node_gone |= e == Error::Shutdown;
+                        from_error(e)
+                    }
+                    // The node dropped the request: it is shutting down.
+                    Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                        self.node_gone = true;
+                        from_error(Error::Shutdown)
+                    }
+                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => from_error(Error::Timeout),
                 },
             };
             resp::encode(&v, out);
@@ -142,7 +153,10 @@ impl Conn {
         };
         match started {
             Ok(rx) => Pending::Waiting(rx),
-            Err(e) => Pending::Ready(from_error(e)),
+            Err(e) => {
+                self.node_gone |= e == Error::Shutdown;
+                Pending::Ready(from_error(e))
+            }
         }
     }
 

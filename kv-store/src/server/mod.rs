@@ -73,6 +73,7 @@ impl Server {
                                 node: node.clone(),
                                 config: config.clone(),
                                 read_only: false,
+                                node_gone: false,
                             };
                             let clients = clients.clone();
                             let _ =

@@ -31,7 +31,7 @@ pub(crate) fn from_error(e: Error) -> Value {
         Error::OutcomeUnknown => {
             "ERR outcome unknown: leadership changed after the write was accepted; it may or may not have been applied".into()
         }
-        Error::Shutdown => "ERR the node is shutting down".into(),
+        Error::Shutdown => "TRYAGAIN this node is shut down; try another".into(),
         Error::Storage(e) => format!("ERR storage failure: {e}"),
         Error::StateMachine(e) => format!("ERR state machine failure: {e}"),
         Error::Rejected(r) => format!("TRYAGAIN {r}"),

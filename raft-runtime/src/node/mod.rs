@@ -33,7 +33,7 @@ use jobs::Request;
 pub struct Node {
     id: NodeId,
     requests: Sender<Request>,
-    threads: Vec<JoinHandle<()>>,
+    threads: parking_lot::Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Node {
@@ -108,7 +108,7 @@ impl Node {
         Ok(Node {
             id,
             requests: requests_tx,
-            threads,
+            threads: parking_lot::Mutex::new(threads),
         })
     }
 
@@ -202,14 +202,16 @@ impl Node {
     }
 
     /// Stops the node: requests queued are refused, writes in flight are finished, threads end.
-    pub fn shutdown(mut self) {
-        self.stop();
+    pub fn shutdown(self) {
+        self.close();
     }
 
-    fn stop(&mut self) {
+    /// Stops the node through a shared handle; later requests get `Error::Shutdown`.
+    pub fn close(&self) {
         let _ = self.requests.send(Request::Shutdown);
         // The driver finishes its writes, then drops the channels that end the other threads.
-        for t in self.threads.drain(..).rev() {
+        let threads: Vec<JoinHandle<()>> = self.threads.lock().drain(..).collect();
+        for t in threads.into_iter().rev() {
             let _ = t.join();
         }
     }
@@ -233,7 +235,7 @@ impl Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
-        self.stop();
+        self.close();
     }
 }
 
