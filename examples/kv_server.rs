@@ -1,0 +1,121 @@
+//! One node of the key-value store per process, like the seed's servers:
+//!
+//! ```text
+//! cargo run --example kv_server -- --id 1 \
+//!     --peers 1=127.0.0.1:7101,2=127.0.0.1:7102,3=127.0.0.1:7103 \
+//!     --client-addr 127.0.0.1:6301 --data-dir /tmp/kv1
+//! ```
+//!
+//! Clients speak RESP (`redis-cli -p 6301`). Ctrl-C shuts down cleanly; starting again on the same
+//! data directory recovers. Bad flags print what is wrong and exit with code 2.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use examples::{start_node, Addresses, Tuning};
+use raft_core::NodeId;
+
+#[derive(Parser, Debug)]
+#[command(about = "One node of the replicated key-value store, serving the Redis protocol")]
+struct Args {
+    /// This node's id (a positive integer, one of the ids in --peers).
+    #[arg(long)]
+    id: NodeId,
+    /// Every node's Raft address, this one's included: `1=127.0.0.1:7101,2=127.0.0.1:7102,...`.
+    #[arg(long, value_parser = parse_peers)]
+    peers: HashMap<NodeId, SocketAddr>,
+    /// Where clients connect (RESP, as to Redis).
+    #[arg(long)]
+    client_addr: SocketAddr,
+    /// Where the node keeps its log, snapshots and term/vote (created if missing).
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// Nodes of other clusters are refused; use the same id on every node of one cluster.
+    #[arg(long, default_value_t = 1)]
+    cluster_id: u64,
+    /// Length of one tick in milliseconds (elections after 10-20 ticks of silence).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    tick_ms: u64,
+    /// Take a snapshot every this many applied entries.
+    #[arg(long, default_value_t = 10_000)]
+    snapshot_every: u64,
+}
+
+fn parse_peers(s: &str) -> Result<HashMap<NodeId, SocketAddr>, String> {
+    let mut peers = HashMap::new();
+    for part in s.split(',').filter(|p| !p.is_empty()) {
+        let (id, addr) = part
+            .split_once('=')
+            .ok_or_else(|| format!("'{part}' is not id=host:port"))?;
+        let id: NodeId = id
+            .trim()
+            .parse()
+            .map_err(|_| format!("'{id}' is not a node id"))?;
+        if id == 0 {
+            return Err("node ids start at 1".into());
+        }
+        let addr: SocketAddr = addr
+            .trim()
+            .parse()
+            .map_err(|_| format!("'{addr}' is not host:port"))?;
+        if peers.insert(id, addr).is_some() {
+            return Err(format!("node {id} appears twice"));
+        }
+    }
+    if peers.is_empty() {
+        return Err("at least one peer (this node) is needed".into());
+    }
+    Ok(peers)
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+        .init();
+    if !args.peers.contains_key(&args.id) {
+        eprintln!(
+            "error: --id {} is not in --peers (give every node's address, this one's too)",
+            args.id
+        );
+        return ExitCode::from(2);
+    }
+    let addrs = Addresses {
+        raft: args.peers.clone(),
+        client: args.client_addr,
+    };
+    let tuning = Tuning {
+        cluster_id: args.cluster_id,
+        tick: Duration::from_millis(args.tick_ms),
+        snapshot_every_entries: args.snapshot_every,
+    };
+    let node = match start_node(args.id, &addrs, &args.data_dir, &tuning) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!(
+        "node {} serving clients on {} (raft on {}), data in {}",
+        args.id,
+        node.server.addr(),
+        args.peers[&args.id],
+        args.data_dir.display()
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    if let Err(e) = ctrlc::set_handler(move || {
+        let _ = tx.send(());
+    }) {
+        eprintln!("error: cannot handle Ctrl-C: {e}");
+        return ExitCode::FAILURE;
+    }
+    let _ = rx.recv();
+    println!("shutting down");
+    node.stop();
+    ExitCode::SUCCESS
+}
