@@ -240,6 +240,21 @@ fn workload() -> Vec<Vec<Persist>> {
             });
         }
         batches.push(batch);
+        if step % 4 == 3 {
+            // A batch that only moves the commit index: written without a sync.
+            commit = last.saturating_sub(1);
+            let hs = HardState {
+                term,
+                vote: Some(1 + term % 3),
+                commit,
+            };
+            batches.push(vec![Persist {
+                id: next_id(),
+                hard_state: Some(hs),
+                snapshot: None,
+                entries: vec![],
+            }]);
+        }
     }
     batches
 }

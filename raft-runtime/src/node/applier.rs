@@ -12,6 +12,8 @@ use crate::state_machine::StateMachine;
 
 /// A read's query and the client waiting for its answer.
 type PendingQuery = (Vec<u8>, Reply<Vec<u8>>);
+/// A client waiting for the entry at an index, if it has this term.
+type Waiter = (Term, Reply<Vec<u8>>);
 
 pub(crate) struct Applier<S> {
     sm: S,
@@ -21,7 +23,8 @@ pub(crate) struct Applier<S> {
     snapshot_every_bytes: u64,
     /// Command bytes applied since the last snapshot.
     bytes_since_snapshot: u64,
-    waiters: HashMap<Index, (Term, Reply<Vec<u8>>)>,
+    /// Clients waiting on the entry at an index (more than one when a position was reused).
+    waiters: HashMap<Index, Vec<Waiter>>,
     reads: BTreeMap<Index, Vec<PendingQuery>>,
     /// Results of recent entries, for waiters that arrive after their entry was applied.
     recent: VecDeque<(Index, Term, Vec<u8>)>,
@@ -92,19 +95,12 @@ impl<S: StateMachine> Applier<S> {
                 self.last_snapshot = self.applied;
                 self.bytes_since_snapshot = 0;
                 // Results up to here are unknown to this node.
-                let index = self.applied;
-                self.waiters.retain(|i, (_, reply)| {
-                    let keep = *i > index;
-                    if !keep {
-                        let _ = reply.send(Err(Error::OutcomeUnknown));
-                    }
-                    keep
-                });
+                self.fail_waiters(|i| i <= snapshot.meta.index, Error::OutcomeUnknown);
             }
             ApplyJob::Entries(entries) => self.apply(entries),
             ApplyJob::Waiter { index, term, reply } => {
                 if index > self.applied {
-                    self.waiters.insert(index, (term, reply));
+                    self.waiters.entry(index).or_default().push((term, reply));
                 } else {
                     let result = match self.recent.iter().find(|(i, _, _)| *i == index) {
                         Some((_, t, out)) if *t == term => Ok(out.clone()),
@@ -125,13 +121,15 @@ impl<S: StateMachine> Applier<S> {
                 let _ = reply.send(Ok(self.sm.query(&query)));
             }
             ApplyJob::FailWaitersAbove { index } => {
-                self.waiters.retain(|i, (_, reply)| {
-                    let keep = *i <= index;
-                    if !keep {
-                        let _ = reply.send(Err(Error::OutcomeUnknown));
+                self.fail_waiters(|i| i > index, Error::OutcomeUnknown);
+            }
+            ApplyJob::FailAll(e) => {
+                self.fail_waiters(|_| true, e.clone());
+                for (_, reads) in std::mem::take(&mut self.reads) {
+                    for (_, reply) in reads {
+                        let _ = reply.send(Err(e.clone()));
                     }
-                    keep
-                });
+                }
             }
         }
         Ok(())
@@ -151,7 +149,7 @@ impl<S: StateMachine> Applier<S> {
             } else {
                 Vec::new()
             };
-            if let Some((term, reply)) = self.waiters.remove(&e.index) {
+            for (term, reply) in self.waiters.remove(&e.index).unwrap_or_default() {
                 let result = if term == e.term {
                     Ok(out.clone())
                 } else {
@@ -164,6 +162,16 @@ impl<S: StateMachine> Applier<S> {
                 self.recent.pop_front();
             }
             self.applied = e.index;
+        }
+    }
+
+    /// Answers, with `e`, every waiter whose index `which` selects.
+    fn fail_waiters(&mut self, which: impl Fn(Index) -> bool, e: Error) {
+        let chosen: Vec<Index> = self.waiters.keys().copied().filter(|i| which(*i)).collect();
+        for i in chosen {
+            for (_, reply) in self.waiters.remove(&i).unwrap_or_default() {
+                let _ = reply.send(Err(e.clone()));
+            }
         }
     }
 

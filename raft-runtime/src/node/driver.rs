@@ -32,34 +32,83 @@ pub(crate) struct Driver<T> {
     /// Persist requests sent to storage and not yet acknowledged, oldest first.
     pub(crate) pending_ids: std::collections::VecDeque<raft_core::PersistId>,
     pub(crate) inflight_persists: usize,
+    /// The role last reported by the core, to notice leadership ending.
+    pub(crate) last_role: Role,
 }
 
 impl<T: Transport> Driver<T> {
     pub(crate) fn run(mut self) {
         loop {
+            if self.shutting_down || self.failed.is_some() {
+                if self.wind_down() {
+                    break;
+                }
+                continue;
+            }
             select! {
-                recv(self.inbox) -> m => if let Ok(m) = m { self.step(m) },
+                recv(self.inbox) -> m => match m {
+                    Ok(m) => self.step(m),
+                    // The transport is gone; nothing more will arrive from peers.
+                    Err(_) => self.inbox = crossbeam_channel::never(),
+                },
                 recv(self.requests) -> r => match r {
                     Ok(r) => self.request(r),
                     // Every handle is gone: nobody can ask for anything any more.
                     Err(_) => self.shutting_down = true,
                 },
-                recv(self.storage_rx) -> d => if let Ok(d) = d { self.storage_done(d) },
-                recv(self.apply_rx) -> d => if let Ok(d) = d { self.apply_done(d) },
+                recv(self.storage_rx) -> d => match d {
+                    Ok(d) => self.storage_done(d),
+                    Err(_) => self.fail(Error::Storage(crate::storage::StorageError::Closed)),
+                },
+                recv(self.apply_rx) -> d => match d {
+                    Ok(d) => self.apply_done(d),
+                    Err(_) => self.fail(Error::StateMachine("the apply thread stopped".into())),
+                },
                 recv(self.ticker) -> _ => self.raft.tick(),
             }
             self.drain_inputs();
-            if self.failed.is_none() {
+            if self.failed.is_none() && !self.shutting_down {
                 self.act();
             }
-            if self.shutting_down && self.inflight_persists == 0 {
-                break;
-            }
-            if self.failed.is_some() && self.inflight_persists == 0 && !self.shutting_down {
-                // Storage or the state machine failed: refuse everything until shut down.
-                self.fail_everything();
-            }
         }
+        self.fail_everything();
+    }
+
+    /// Shutting down or failed: finish the writes in flight (or give up on them if storage is
+    /// gone), answer every client, and keep refusing requests until asked to stop. Returns true
+    /// when the driver may exit. Messages and ticks are no longer taken, so steady traffic
+    /// cannot keep a shutdown from completing.
+    fn wind_down(&mut self) -> bool {
+        self.fail_everything();
+        if self.shutting_down && (self.inflight_persists == 0 || self.failed.is_some()) {
+            return true;
+        }
+        select! {
+            recv(self.storage_rx) -> d => match d {
+                Ok(d) => self.storage_done(d),
+                Err(_) => {
+                    self.inflight_persists = 0;
+                    self.storage_rx = crossbeam_channel::never();
+                    if self.failed.is_none() {
+                        self.fail(Error::Storage(crate::storage::StorageError::Closed));
+                    }
+                }
+            },
+            recv(self.requests) -> r => match r {
+                Ok(Request::Shutdown) | Err(_) => self.shutting_down = true,
+                Ok(r) => refuse(r, self.failed.clone().unwrap_or(Error::Shutdown)),
+            },
+            default(std::time::Duration::from_millis(100)) => {}
+        }
+        false
+    }
+
+    /// The node cannot go on: every client waiting anywhere gets `e`.
+    fn fail(&mut self, e: Error) {
+        tracing::error!(error = %e, "the node stops serving");
+        self.failed = Some(e.clone());
+        self.inflight_persists = 0;
+        let _ = self.apply_tx.send(ApplyJob::FailAll(e));
         self.fail_everything();
     }
 
@@ -89,6 +138,10 @@ impl<T: Transport> Driver<T> {
     }
 
     fn request(&mut self, r: Request) {
+        if let Request::Shutdown = r {
+            self.shutting_down = true;
+            return;
+        }
         if let Some(e) = &self.failed {
             refuse(r, e.clone());
             return;
@@ -152,11 +205,7 @@ impl<T: Transport> Driver<T> {
                     .saturating_sub(self.raft_inflight_acked(id));
                 self.raft.handle_persisted(id);
             }
-            StorageDone::Failed(e) => {
-                tracing::error!(error = %e, "stopping: storage failed");
-                self.failed = Some(Error::Storage(e));
-                self.inflight_persists = 0;
-            }
+            StorageDone::Failed(e) => self.fail(Error::Storage(e)),
         }
     }
 
@@ -178,17 +227,13 @@ impl<T: Transport> Driver<T> {
                         .send(StorageJob::SaveSnapshot(raft_core::Snapshot { meta, data }));
                 }
             }
-            ApplyDone::Failed(e) => {
-                tracing::error!(error = %e, "stopping: the state machine failed");
-                self.failed = Some(Error::StateMachine(e));
-            }
+            ApplyDone::Failed(e) => self.fail(Error::StateMachine(e)),
         }
     }
 
     /// Carries out everything the core has to do.
     fn act(&mut self) {
         while self.raft.has_ready() {
-            let was_leader = self.raft.is_leader();
             let rd = self.raft.ready();
             if !rd.messages.is_empty() {
                 self.transport.send(rd.messages);
@@ -200,7 +245,7 @@ impl<T: Transport> Driver<T> {
             }
             // Events first: a proposal's waiter must reach the apply thread before its entry.
             for ev in rd.events {
-                self.event(ev, was_leader);
+                self.event(ev);
             }
             if let Some(s) = rd.snapshot {
                 let _ = self.apply_tx.send(ApplyJob::Restore(*s));
@@ -211,7 +256,7 @@ impl<T: Transport> Driver<T> {
         }
     }
 
-    fn event(&mut self, ev: Event, was_leader: bool) {
+    fn event(&mut self, ev: Event) {
         match ev {
             Event::ProposalAppended { id, index, term } => {
                 if let Some(reply) = self.proposals.remove(&id) {
@@ -255,6 +300,7 @@ impl<T: Transport> Driver<T> {
                 }
             }
             Event::RoleChanged { role, .. } => {
+                let was_leader = std::mem::replace(&mut self.last_role, role) == Role::Leader;
                 if was_leader && role != Role::Leader {
                     // Entries this node appended as leader beyond the commit index may or may
                     // not survive: their clients are told so now rather than left guessing.
@@ -319,6 +365,7 @@ fn refuse(r: Request, e: Error) {
         Request::Transfer { reply, .. } => {
             let _ = reply.send(Err(e));
         }
+        // Nobody waits on these: a refused status request just sees the node gone.
         Request::Status { .. } | Request::Shutdown => {}
     }
 }

@@ -79,6 +79,8 @@ pub(crate) enum ApplyJob {
     FailWaitersAbove {
         index: Index,
     },
+    /// The node failed: every waiting client gets this error.
+    FailAll(Error),
 }
 
 /// The apply thread's answers.

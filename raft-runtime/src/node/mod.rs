@@ -61,7 +61,11 @@ impl Node {
             applied = s.meta.index;
         }
         let restore = raft_core::Restore { applied, ..restore };
-        let raft = Raft::restore(config.raft.clone(), restore)
+        // A fresh seed at every start: ids of requests forwarded before a restart must not
+        // match new ones when their late answers arrive.
+        let mut raft_config = config.raft.clone();
+        raft_config.seed ^= fresh_seed();
+        let raft = Raft::restore(raft_config, restore)
             .map_err(|e| Error::StateMachine(format!("cannot start from the stored state: {e}")))?;
         let id = raft.id();
 
@@ -103,6 +107,7 @@ impl Node {
             shutting_down: false,
             pending_ids: VecDeque::new(),
             inflight_persists: 0,
+            last_role: raft_core::Role::Follower,
         };
         threads.push(spawn(&format!("raft-{id}-driver"), move || driver.run())?);
         Ok(Node {
@@ -237,6 +242,17 @@ impl Drop for Node {
     fn drop(&mut self) {
         self.close();
     }
+}
+
+/// Randomness from the operating system (through the standard library's hasher keys) and the
+/// clock.
+fn fresh_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    if let Ok(d) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        h.write_u128(d.as_nanos());
+    }
+    h.finish()
 }
 
 fn steps(step: ChangeStep, auto_leave: bool) -> MembershipChange {

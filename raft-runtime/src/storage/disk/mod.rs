@@ -168,8 +168,11 @@ impl<F: Vfs> DiskStorage<F> {
 
     fn load_term_vote(&self) -> Result<TermVote, StorageError> {
         let path = self.hardstate_path();
-        let Ok(buf) = self.fs.read(&path) else {
-            return Ok(TermVote::default());
+        let buf = match self.fs.read(&path) {
+            Ok(buf) => buf,
+            // Never written: a new node. Any other error must not pass for "no vote yet".
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(TermVote::default()),
+            Err(e) => return Err(io(&path, e)),
         };
         match record::decode(&buf, 0) {
             Decoded::Record(payload, _) => {
@@ -192,8 +195,13 @@ impl<F: Vfs> DiskStorage<F> {
         Ok(())
     }
 
-    /// Starts a new segment (created and made durable in the directory).
+    /// Starts a new segment (created and made durable in the directory). The current one is
+    /// synced first: an unsynced record must never end up torn in a segment that is not last.
     fn roll(&mut self) -> Result<(), StorageError> {
+        if let Some(current) = self.segments.last() {
+            let path = self.segment_path(current.seq);
+            self.fs.sync(&path).map_err(|e| io(&path, e))?;
+        }
         let seq = self.segments.last().map_or(1, |s| s.seq + 1);
         let path = self.segment_path(seq);
         self.fs.append(&path, &[]).map_err(|e| io(&path, e))?;
@@ -337,16 +345,12 @@ impl<F: Vfs> Storage for DiskStorage<F> {
 
     fn persist(&mut self, batch: &[Persist]) -> Result<(), StorageError> {
         assert!(self.loaded, "load() comes before persist()");
-        for p in batch {
-            if let Some(s) = &p.snapshot {
-                // A snapshot from the leader replaces the whole log: the old segments may hold
-                // entries that conflict with it, so the snapshot names a fresh segment.
-                self.roll()?;
-                let first = self.segments.last().expect("just rolled").seq;
-                self.write_snapshot(s, first)?;
-                self.last_index = s.meta.index;
-            }
-        }
+        // A snapshot from the leader replaces the whole log, so requests before the last one
+        // carrying a snapshot have nothing left to write but their term and vote.
+        let from = batch
+            .iter()
+            .rposition(|p| p.snapshot.is_some())
+            .unwrap_or(0);
         // The term and vote go first, so no entry is ever durable without the vote that let it in.
         if let Some(hs) = batch.iter().rev().find_map(|p| p.hard_state) {
             let tv = TermVote {
@@ -357,9 +361,16 @@ impl<F: Vfs> Storage for DiskStorage<F> {
                 self.write_term_vote(tv)?;
             }
         }
+        if let Some(s) = &batch[from].snapshot {
+            // The old segments may hold entries that conflict with it: it names a fresh one.
+            self.roll()?;
+            let first = self.segments.last().expect("just rolled").seq;
+            self.write_snapshot(s, first)?;
+            self.last_index = s.meta.index;
+        }
         let mut buf = Vec::new();
         let mut max_index = 0;
-        for p in batch {
+        for p in &batch[from..] {
             let commit = p.hard_state.map_or(0, |h| h.commit);
             if p.entries.is_empty() && commit == 0 {
                 continue;
@@ -391,7 +402,7 @@ impl<F: Vfs> Storage for DiskStorage<F> {
         seg.max_index = seg.max_index.max(max_index);
         // A batch that only moves the commit index needs no sync: losing it in a crash only
         // makes the node restart with an older commit index, which the protocol allows.
-        let carries_entries = batch.iter().any(|p| !p.entries.is_empty());
+        let carries_entries = batch[from..].iter().any(|p| !p.entries.is_empty());
         if self.options.sync == SyncPolicy::Always && carries_entries {
             self.fs.sync(&path).map_err(|e| io(&path, e))?;
         }
@@ -413,7 +424,9 @@ impl<F: Vfs> Storage for DiskStorage<F> {
     }
 }
 
-/// Adds a record's entries to the replayed log (entries after `base`).
+/// Adds a record's entries to the replayed log (entries after `base`). A record rewrites the log
+/// from its first entry on, even when that entry is covered by the snapshot: what followed it
+/// was truncated.
 fn replay(log: &mut Vec<Entry>, base: Index, entries: Vec<Entry>) -> Result<(), &'static str> {
     let Some(first) = entries.first().map(|e| e.index) else {
         return Ok(());
@@ -422,12 +435,11 @@ fn replay(log: &mut Vec<Entry>, base: Index, entries: Vec<Entry>) -> Result<(), 
     if first > last + 1 {
         return Err("a gap in the log");
     }
+    log.truncate(first.saturating_sub(base + 1) as usize);
     for e in entries {
-        if e.index <= base {
-            continue;
+        if e.index > base {
+            log.push(e);
         }
-        log.truncate((e.index - base - 1) as usize);
-        log.push(e);
     }
     Ok(())
 }

@@ -33,20 +33,39 @@ pub(crate) fn decode(buf: &[u8], offset: usize) -> Decoded<'_> {
     let len = u32::from_le_bytes(rest[0..4].try_into().expect("4 bytes")) as usize;
     let crc = u32::from_le_bytes(rest[4..8].try_into().expect("4 bytes"));
     let Some(end) = HEADER_BYTES.checked_add(len).filter(|e| *e <= rest.len()) else {
-        return Decoded::Torn;
+        // Running past the end is a torn write, unless a valid record follows (a damaged
+        // length field in the middle of the log).
+        return if valid_record_after(&rest[1..]) {
+            Decoded::Corrupt("record length runs past valid records")
+        } else {
+            Decoded::Torn
+        };
     };
     let payload = &rest[HEADER_BYTES..end];
     if len > 0 && crc32fast::hash(payload) == crc {
         return Decoded::Record(payload, offset + end);
     }
     // A bad record is a torn write only if nothing meaningful follows it.
-    if rest[end..].iter().all(|b| *b == 0) {
+    if rest[end..].iter().all(|b| *b == 0) && !valid_record_after(&rest[1..]) {
         Decoded::Torn
     } else if len == 0 {
         Decoded::Corrupt("empty record")
     } else {
         Decoded::Corrupt("checksum mismatch")
     }
+}
+
+/// Whether a valid record starts anywhere in `bytes` (only searched once damage is found).
+fn valid_record_after(bytes: &[u8]) -> bool {
+    (0..bytes.len().saturating_sub(HEADER_BYTES)).any(|i| {
+        let rest = &bytes[i..];
+        let len = u32::from_le_bytes(rest[0..4].try_into().expect("4 bytes")) as usize;
+        let crc = u32::from_le_bytes(rest[4..8].try_into().expect("4 bytes"));
+        len > 0
+            && HEADER_BYTES.checked_add(len).is_some_and(|end| {
+                end <= rest.len() && crc32fast::hash(&rest[HEADER_BYTES..end]) == crc
+            })
+    })
 }
 
 #[cfg(test)]
@@ -86,5 +105,13 @@ mod tests {
         // Zeros where a record should be (a file extended but never written): torn.
         let zeros = vec![0u8; 32];
         assert_eq!(decode(&zeros, 0), Decoded::Torn);
+        // A damaged length field with valid records after it: corruption, not a torn tail.
+        let mut long = buf.clone();
+        long[0] = 0xff;
+        long[1] = 0xff;
+        assert_eq!(
+            decode(&long, 0),
+            Decoded::Corrupt("record length runs past valid records")
+        );
     }
 }
