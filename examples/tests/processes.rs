@@ -1,0 +1,172 @@
+//! `kv_server` as separate processes: writes through the client, `kill -9` of the leader, every
+//! acknowledged write read back through a surviving node, and the killed node restarted on its
+//! data directory.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use examples::free_loopback_addrs;
+use kv_store::resp::Value;
+use kv_store::Client;
+
+fn kv_server() -> PathBuf {
+    // target/<profile>/deps/<this test> -> target/<profile>/examples/kv_server
+    let exe = std::env::current_exe().unwrap();
+    exe.parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join("kv_server")
+}
+
+struct Cluster {
+    raft: Vec<SocketAddr>,
+    clients: Vec<SocketAddr>,
+    dir: tempfile::TempDir,
+    procs: Vec<Option<Child>>,
+}
+
+impl Cluster {
+    fn start(n: usize) -> Cluster {
+        let mut c = Cluster {
+            raft: free_loopback_addrs(n).unwrap(),
+            clients: free_loopback_addrs(n).unwrap(),
+            dir: tempfile::tempdir().unwrap(),
+            procs: Vec::new(),
+        };
+        for i in 0..n {
+            let p = c.spawn(i);
+            c.procs.push(Some(p));
+        }
+        c
+    }
+
+    fn spawn(&self, i: usize) -> Child {
+        let peers: Vec<String> = self
+            .raft
+            .iter()
+            .enumerate()
+            .map(|(j, a)| format!("{}={a}", j + 1))
+            .collect();
+        Command::new(kv_server())
+            .args(["--id", &(i + 1).to_string()])
+            .args(["--peers", &peers.join(",")])
+            .args(["--client-addr", &self.clients[i].to_string()])
+            .args([
+                "--data-dir",
+                self.dir
+                    .path()
+                    .join(format!("n{}", i + 1))
+                    .to_str()
+                    .unwrap(),
+            ])
+            .args(["--tick-ms", "5"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("kv_server starts (built with the examples)")
+    }
+
+    /// The index of the node that says it leads.
+    fn leader(&self) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            for (i, addr) in self.clients.iter().enumerate() {
+                if self.procs[i].is_none() {
+                    continue;
+                }
+                let mut c = Client::new(vec![*addr], Duration::from_millis(300));
+                if let Ok(Value::Bulk(Some(info))) = c.read(&[b"INFO".to_vec()]) {
+                    if String::from_utf8_lossy(&info).contains("role:leader") {
+                        return i;
+                    }
+                }
+            }
+            assert!(Instant::now() < deadline, "no leader");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for p in self.procs.iter_mut().flatten() {
+            let _ = p.kill();
+            let _ = p.wait();
+        }
+    }
+}
+
+#[test]
+fn every_acknowledged_write_survives_kill_9_of_the_leader() {
+    let mut c = Cluster::start(3);
+    let mut client = Client::new(c.clients.clone(), Duration::from_secs(15));
+    let mut acked = Vec::new();
+    for i in 0..50 {
+        client
+            .set(format!("k{i}").as_bytes(), format!("v{i}").as_bytes())
+            .unwrap();
+        acked.push(i);
+    }
+    let leader = c.leader();
+    let mut victim = c.procs[leader].take().unwrap();
+    victim.kill().unwrap(); // SIGKILL: no chance to flush anything
+    victim.wait().unwrap();
+    let survivors: Vec<SocketAddr> = (0..3)
+        .filter(|i| *i != leader)
+        .map(|i| c.clients[i])
+        .collect();
+    let mut through_survivor = Client::new(survivors, Duration::from_secs(15));
+    for i in &acked {
+        assert_eq!(
+            through_survivor.get(format!("k{i}").as_bytes()).unwrap(),
+            Some(format!("v{i}").into_bytes()),
+            "acknowledged write k{i} lost"
+        );
+    }
+    through_survivor.set(b"after", b"kill").unwrap();
+    // The killed node comes back from its data directory and catches up.
+    c.procs[leader] = Some(c.spawn(leader));
+    let mut direct = Client::new(vec![c.clients[leader]], Duration::from_secs(15));
+    assert_eq!(
+        direct.read(&[b"READONLY".to_vec()]).unwrap(),
+        Value::Simple("OK".into())
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while direct.get(b"after").ok().flatten() != Some(b"kill".to_vec()) {
+        assert!(
+            Instant::now() < deadline,
+            "the restarted node did not catch up"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(direct.get(b"k49").unwrap(), Some(b"v49".to_vec()));
+}
+
+#[test]
+fn bad_flags_exit_with_code_2_and_say_why() {
+    let out = Command::new(kv_server())
+        .args(["--id", "1", "--peers", "nonsense"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--peers"));
+    let out = Command::new(kv_server())
+        .args([
+            "--id",
+            "4",
+            "--peers",
+            "1=127.0.0.1:1",
+            "--client-addr",
+            "127.0.0.1:2",
+            "--data-dir",
+            "/tmp/unused",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not in --peers"));
+}
