@@ -112,3 +112,8 @@ pub fn free_loopback_addrs(n: usize) -> std::io::Result<Vec<SocketAddr>> {
         .collect::<Result<_, _>>()?;
     ls.iter().map(|l| l.local_addr()).collect()
 }
+
+/// The README's examples, compiled and run as tests (this crate depends on every other).
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -26,8 +26,3 @@ pub use node::{Node, Status};
 pub use state_machine::StateMachine;
 pub use storage::{DiskOptions, DiskStorage, MemStorage, Storage, StorageError, SyncPolicy};
 pub use transport::{inbound_channel, Inbound, Inbox, MemNetwork, MemTransport, Transport};
-
-/// The README's examples, compiled and run as tests.
-#[doc = include_str!("../../README.md")]
-#[cfg(doctest)]
-pub struct ReadmeDoctests;
