@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use examples::{start_node, Addresses, Tuning};
+use examples::{start_node_with, Addresses, Joining, Tuning};
 use raft_core::NodeId;
 
 #[derive(Parser, Debug)]
@@ -43,6 +43,17 @@ struct Args {
     /// Take a snapshot every this many applied entries.
     #[arg(long, default_value_t = 10_000)]
     snapshot_every: u64,
+    /// Join an existing cluster instead of forming one: start as a non-member and wait to be
+    /// added (`RAFT.ADDLEARNER <id> <host:port>` on the leader, `RAFT.PEER <id> <host:port>` on
+    /// the other nodes). --peers then lists the existing nodes and this one.
+    #[arg(long)]
+    join: bool,
+    /// Most client connections at once; more are refused with an error.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    max_clients: u64,
+    /// Largest request (and value) a client may send, in bytes.
+    #[arg(long, default_value_t = 512 << 20, value_parser = clap::value_parser!(u64).range(1..))]
+    max_request_bytes: u64,
 }
 
 fn parse_peers(s: &str) -> Result<HashMap<NodeId, SocketAddr>, String> {
@@ -93,7 +104,12 @@ fn main() -> ExitCode {
         tick: Duration::from_millis(args.tick_ms),
         snapshot_every_entries: args.snapshot_every,
     };
-    let node = match start_node(args.id, &addrs, &args.data_dir, &tuning) {
+    let how = Joining {
+        join: args.join,
+        clients_max: Some(args.max_clients as usize),
+        request_bytes_max: Some(args.max_request_bytes as usize),
+    };
+    let node = match start_node_with(args.id, &addrs, &args.data_dir, &tuning, &how) {
         Ok(n) => n,
         Err(e) => {
             eprintln!("error: {e}");

@@ -21,6 +21,16 @@ pub struct Addresses {
     pub client: SocketAddr,
 }
 
+/// How a node takes part.
+#[derive(Clone, Debug, Default)]
+pub struct Joining {
+    /// The node starts outside the cluster and waits to be added (`RAFT.ADDLEARNER`), instead of
+    /// forming a new cluster of every node in `Addresses::raft`.
+    pub join: bool,
+    pub clients_max: Option<usize>,
+    pub request_bytes_max: Option<usize>,
+}
+
 /// A running node and its client server.
 pub struct RunningNode {
     pub node: Arc<Node>,
@@ -53,14 +63,27 @@ impl Default for Tuning {
     }
 }
 
-/// Starts node `id` with its data in `data_dir`.
+/// Starts node `id` with its data in `data_dir`, forming a cluster of every node in `addrs`.
 pub fn start_node(
     id: NodeId,
     addrs: &Addresses,
     data_dir: &Path,
     tuning: &Tuning,
 ) -> Result<RunningNode, String> {
-    let voters: Vec<NodeId> = {
+    start_node_with(id, addrs, data_dir, tuning, &Joining::default())
+}
+
+/// Starts node `id`, joining an existing cluster or with limits, as `how` says.
+pub fn start_node_with(
+    id: NodeId,
+    addrs: &Addresses,
+    data_dir: &Path,
+    tuning: &Tuning,
+    how: &Joining,
+) -> Result<RunningNode, String> {
+    let voters: Vec<NodeId> = if how.join {
+        Vec::new()
+    } else {
         let mut v: Vec<NodeId> = addrs.raft.keys().copied().collect();
         v.sort_unstable();
         v
@@ -78,6 +101,7 @@ pub fn start_node(
     let (transport, inbox, _stats) =
         TcpTransport::start(TcpConfig::new(tuning.cluster_id, id, listen, peers))
             .map_err(|e| format!("node {id}: cannot listen for peers on {listen}: {e}"))?;
+    let book = transport.address_book();
     let storage = DiskStorage::open(data_dir, DiskOptions::default())
         .map_err(|e| format!("node {id}: {e}"))?;
     let mut cfg = NodeConfig::new(id, voters);
@@ -88,7 +112,16 @@ pub fn start_node(
         Node::start(cfg, KvStore::new(), storage, transport, inbox)
             .map_err(|e| format!("node {id}: {e}"))?,
     );
-    let server = Server::start(node.clone(), ServerConfig::new(addrs.client)).map_err(|e| {
+    let mut server_config = ServerConfig::new(addrs.client);
+    server_config.add_peer = Some(Arc::new(move |peer, addr| book.insert(peer, addr)));
+    if let Some(n) = how.clients_max {
+        server_config.clients_max = n;
+    }
+    if let Some(n) = how.request_bytes_max {
+        server_config.request_bytes_max = n;
+        server_config.limits.bulk_bytes_max = n;
+    }
+    let server = Server::start(node.clone(), server_config).map_err(|e| {
         format!(
             "node {id}: cannot listen for clients on {}: {e}",
             addrs.client

@@ -51,6 +51,10 @@ impl Cluster {
             .enumerate()
             .map(|(j, a)| format!("{}={a}", j + 1))
             .collect();
+        self.spawn_with(i, &peers, &[])
+    }
+
+    fn spawn_with(&self, i: usize, peers: &[String], extra: &[&str]) -> Child {
         Command::new(kv_server())
             .args(["--id", &(i + 1).to_string()])
             .args(["--peers", &peers.join(",")])
@@ -64,6 +68,7 @@ impl Cluster {
                     .unwrap(),
             ])
             .args(["--tick-ms", "5"])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -169,4 +174,63 @@ fn bad_flags_exit_with_code_2_and_say_why() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not in --peers"));
+}
+
+#[test]
+fn a_node_joins_a_running_cluster_over_tcp_and_is_promoted() {
+    let mut c = Cluster::start(3);
+    let mut client = Client::new(c.clients.clone(), Duration::from_secs(15));
+    client.set(b"before", b"join").unwrap();
+    // Node 4 starts outside the cluster, knowing the others' addresses.
+    let extra = free_loopback_addrs(2).unwrap();
+    c.raft.push(extra[0]);
+    c.clients.push(extra[1]);
+    let peers: Vec<String> = c
+        .raft
+        .iter()
+        .enumerate()
+        .map(|(j, a)| format!("{}={a}", j + 1))
+        .collect();
+    let p = c.spawn_with(3, &peers, &["--join"]);
+    c.procs.push(Some(p));
+    // Every node learns its address; the leader adds it as a learner, then promotes it.
+    let ok = Value::Simple("OK".into());
+    for i in 0..3 {
+        let mut one = Client::new(vec![c.clients[i]], Duration::from_secs(5));
+        let peer = vec![
+            b"RAFT.PEER".to_vec(),
+            b"4".to_vec(),
+            extra[0].to_string().into_bytes(),
+        ];
+        assert_eq!(one.read(&peer).unwrap(), ok);
+    }
+    let leader = c.leader();
+    let mut admin = Client::new(vec![c.clients[leader]], Duration::from_secs(15));
+    let add = vec![
+        b"RAFT.ADDLEARNER".to_vec(),
+        b"4".to_vec(),
+        extra[0].to_string().into_bytes(),
+    ];
+    assert_eq!(admin.read(&add).unwrap(), ok);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        match admin.read(&[b"RAFT.PROMOTE".to_vec(), b"4".to_vec()]) {
+            Ok(v) if v == ok => break,
+            other => {
+                assert!(Instant::now() < deadline, "promotion failed: {other:?}");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+    let Value::Bulk(Some(info)) = admin.read(&[b"INFO".to_vec()]).unwrap() else {
+        panic!("INFO")
+    };
+    assert!(
+        String::from_utf8_lossy(&info).contains("voters:1,2,3,4"),
+        "{}",
+        String::from_utf8_lossy(&info)
+    );
+    // Node 4 serves the data, linearizably.
+    let mut four = Client::new(vec![c.clients[3]], Duration::from_secs(15));
+    assert_eq!(four.get(b"before").unwrap(), Some(b"join".to_vec()));
 }

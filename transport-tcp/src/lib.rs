@@ -41,6 +41,16 @@ pub struct TcpTransport {
     stop: Arc<AtomicBool>,
 }
 
+/// The peers' addresses a transport connects to (and accepts connections from).
+#[derive(Clone)]
+pub struct AddressBook(Arc<Mutex<HashMap<NodeId, SocketAddr>>>);
+
+impl AddressBook {
+    pub fn insert(&self, id: NodeId, addr: SocketAddr) {
+        self.0.lock().insert(id, addr);
+    }
+}
+
 /// Counters of what the transport lost or refused.
 #[derive(Clone)]
 pub struct TcpStats {
@@ -99,6 +109,12 @@ impl TcpTransport {
     /// Learns (or updates) a peer's address, for nodes added to the cluster.
     pub fn add_peer(&self, id: NodeId, addr: SocketAddr) {
         self.peers.lock().insert(id, addr);
+    }
+
+    /// A handle to the transport's address book, usable after the transport has been handed to
+    /// the node (to teach it the address of a node being added).
+    pub fn address_book(&self) -> AddressBook {
+        AddressBook(self.peers.clone())
     }
 
     fn writer(&mut self, peer: NodeId) -> Option<&Sender<Message>> {

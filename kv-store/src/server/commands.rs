@@ -23,7 +23,9 @@ pub(crate) enum Op {
 
 #[derive(Debug)]
 pub(crate) enum Admin {
-    AddLearner(NodeId),
+    /// Learn a node's address (on this node only).
+    Peer(NodeId, std::net::SocketAddr),
+    AddLearner(NodeId, Option<std::net::SocketAddr>),
     Promote(NodeId),
     Remove(NodeId),
     Transfer(NodeId),
@@ -171,7 +173,35 @@ pub(crate) fn parse(args: Vec<Vec<u8>>) -> Op {
         "readonly" if n == 0 => Op::SetReadOnly(true),
         "readwrite" if n == 0 => Op::SetReadOnly(false),
         "info" | "raft.status" => Op::Info,
-        "raft.addlearner" | "raft.promote" | "raft.remove" | "raft.transfer" if n == 1 => {
+        "raft.addlearner" if n == 1 || n == 2 => {
+            let Some(id) = int(&rest[0]).filter(|i| *i > 0) else {
+                return Op::Now(Value::Error(
+                    "ERR node id must be a positive integer".into(),
+                ));
+            };
+            let addr = match rest.get(1) {
+                None => None,
+                Some(a) => match std::str::from_utf8(a).ok().and_then(|a| a.parse().ok()) {
+                    Some(a) => Some(a),
+                    None => {
+                        return Op::Now(Value::Error("ERR the address must be host:port".into()))
+                    }
+                },
+            };
+            Op::Admin(Admin::AddLearner(id as NodeId, addr))
+        }
+        "raft.peer" if n == 2 => {
+            let id = int(&rest[0]).filter(|i| *i > 0);
+            let addr = std::str::from_utf8(&rest[1])
+                .ok()
+                .and_then(|a| a.parse().ok());
+            match (id, addr) {
+                (Some(id), Some(addr)) => Op::Admin(Admin::Peer(id as NodeId, addr)),
+                _ => Op::Now(Value::Error("ERR usage: RAFT.PEER <id> <host:port>".into())),
+            }
+        }
+        "raft.peer" => arity("raft.peer"),
+        "raft.promote" | "raft.remove" | "raft.transfer" if n == 1 => {
             let Some(id) = int(&rest[0]).filter(|i| *i > 0) else {
                 return Op::Now(Value::Error(
                     "ERR node id must be a positive integer".into(),
@@ -179,7 +209,6 @@ pub(crate) fn parse(args: Vec<Vec<u8>>) -> Op {
             };
             let id = id as NodeId;
             Op::Admin(match name.as_str() {
-                "raft.addlearner" => Admin::AddLearner(id),
                 "raft.promote" => Admin::Promote(id),
                 "raft.remove" => Admin::Remove(id),
                 _ => Admin::Transfer(id),

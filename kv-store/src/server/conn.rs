@@ -163,7 +163,21 @@ impl Conn {
     fn admin(&self, a: Admin) -> Value {
         let t = self.config.request_timeout;
         let r = match a {
-            Admin::AddLearner(id) => self.node.add_learner(id, t),
+            Admin::Peer(id, addr) => match &self.config.add_peer {
+                Some(add) => {
+                    add(id, addr);
+                    Ok(())
+                }
+                None => {
+                    return Value::Error("ERR this server's transport learns no addresses".into())
+                }
+            },
+            Admin::AddLearner(id, addr) => {
+                if let (Some(addr), Some(add)) = (addr, &self.config.add_peer) {
+                    add(id, addr);
+                }
+                self.node.add_learner(id, t)
+            }
             Admin::Promote(id) => self.node.promote(id, t),
             Admin::Remove(id) => self.node.remove(id, t),
             Admin::Transfer(id) => self.node.transfer_leadership(id, t),

@@ -16,7 +16,10 @@ use raft_runtime::Node;
 
 use crate::resp::Limits;
 
-#[derive(Clone, Debug)]
+/// Teaches the transport a new member's address (for `RAFT.ADDLEARNER id host:port`).
+pub type AddPeer = std::sync::Arc<dyn Fn(raft_core::NodeId, SocketAddr) + Send + Sync>;
+
+#[derive(Clone)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Connections beyond this are refused with an error.
@@ -26,6 +29,8 @@ pub struct ServerConfig {
     pub request_bytes_max: usize,
     /// How long a request may wait for the cluster.
     pub request_timeout: Duration,
+    /// Called with the address given to `RAFT.ADDLEARNER id host:port`.
+    pub add_peer: Option<AddPeer>,
 }
 
 impl ServerConfig {
@@ -36,6 +41,7 @@ impl ServerConfig {
             limits: Limits::default(),
             request_bytes_max: 512 << 20,
             request_timeout: Duration::from_secs(5),
+            add_peer: None,
         }
     }
 }
