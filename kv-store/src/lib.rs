@@ -10,6 +10,7 @@
 
 mod client;
 mod command;
+pub mod linearizability;
 pub mod resp;
 mod server;
 mod store;
