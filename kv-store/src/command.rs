@@ -73,6 +73,8 @@ pub enum Query {
         prefix: Key,
         limit: u32,
     },
+    /// A checksum of the whole state, for comparing replicas.
+    Digest,
 }
 
 /// What a write or query answers, in terms RESP can carry.

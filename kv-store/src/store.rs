@@ -186,6 +186,7 @@ impl KvStore {
             Query::MGet { keys } => {
                 Reply::Values(keys.iter().map(|k| self.map.get(k).cloned()).collect())
             }
+            Query::Digest => Reply::Int(i64::from(self.digest())),
             Query::Scan { prefix, limit } => Reply::Pairs(
                 self.map
                     .range(prefix.clone()..)
