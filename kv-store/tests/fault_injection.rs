@@ -22,6 +22,8 @@ use raft_core::{NodeId, Role};
 use raft_runtime::{DiskOptions, DiskStorage, Error, MemNetwork, Node, NodeConfig};
 
 const NODES: u64 = 5;
+/// Nodes that start outside the cluster, for membership changes to add.
+const SPARES: u64 = 2;
 const CLIENTS: u64 = 10;
 const KEYS: u64 = 5;
 
@@ -45,6 +47,7 @@ enum Nemesis {
     KillOne,
     KillMajority,
     Pause,
+    Membership,
 }
 
 struct Cluster {
@@ -60,7 +63,7 @@ impl Cluster {
             dir: tempfile::tempdir().unwrap(),
             nodes: Mutex::new(HashMap::new()),
         });
-        for id in 1..=NODES {
+        for id in 1..=NODES + SPARES {
             c.boot(id);
         }
         c
@@ -68,7 +71,12 @@ impl Cluster {
 
     fn boot(&self, id: NodeId) {
         let (t, inbox) = self.net.join(id);
-        let mut cfg = NodeConfig::new(id, (1..=NODES).collect());
+        let voters = if id <= NODES {
+            (1..=NODES).collect()
+        } else {
+            Vec::new()
+        };
+        let mut cfg = NodeConfig::new(id, voters);
         cfg.tick_interval = Duration::from_millis(5);
         cfg.snapshot_every_entries = 200;
         cfg.raft.compaction_tail_entries = 20;
@@ -119,7 +127,7 @@ fn client(
     let now = || start.elapsed().as_nanos() as u64;
     let mut seq: u64 = 0;
     while !stop.load(Ordering::Relaxed) {
-        let node_id = 1 + rng.below(NODES);
+        let node_id = 1 + rng.below(NODES + SPARES);
         let Some(node) = c.node(node_id) else {
             thread::sleep(Duration::from_millis(2));
             continue;
@@ -219,6 +227,43 @@ fn client(
     }
 }
 
+/// One membership change under load, through the leader: add a learner, promote one, remove a
+/// voter (keeping at least three), or replace the leader itself.
+fn membership_change(c: &Cluster, rng: &mut Rng) {
+    use raft_core::{ChangeStep, MembershipChange};
+    let Some(leader) = c.leader() else { return };
+    let Some(node) = c.node(leader) else { return };
+    let Ok(status) = node.status() else { return };
+    let m = status.membership;
+    if m.is_joint() {
+        return;
+    }
+    let outsiders: Vec<NodeId> = (1..=NODES + SPARES)
+        .filter(|id| !m.is_member(*id))
+        .collect();
+    let learners: Vec<NodeId> = m.learners.iter().copied().collect();
+    let voters: Vec<NodeId> = m.voters.iter().copied().filter(|v| *v != leader).collect();
+    let pick = |rng: &mut Rng, v: &[NodeId]| v[rng.below(v.len() as u64) as usize];
+    let steps = match rng.below(4) {
+        0 if !outsiders.is_empty() => vec![ChangeStep::AddLearner(pick(rng, &outsiders))],
+        1 if !learners.is_empty() => vec![ChangeStep::AddVoter(pick(rng, &learners))],
+        2 if voters.len() >= 3 => vec![ChangeStep::Remove(pick(rng, &voters))],
+        3 if !learners.is_empty() => vec![
+            ChangeStep::AddVoter(pick(rng, &learners)),
+            ChangeStep::Remove(leader),
+        ],
+        _ => return,
+    };
+    // Refusals (not caught up, a change pending) and timeouts are part of the game.
+    let _ = node.change_membership(
+        MembershipChange::Steps {
+            steps,
+            auto_leave: true,
+        },
+        Duration::from_secs(1),
+    );
+}
+
 fn run(seed: u64, nemesis: Nemesis, seconds: f64) -> (usize, u64) {
     let c = Cluster::start();
     let start = Instant::now();
@@ -232,7 +277,8 @@ fn run(seed: u64, nemesis: Nemesis, seconds: f64) -> (usize, u64) {
         .collect();
     let faults = AtomicU64::new(0);
     let mut rng = Rng(seed | 1);
-    let ids: Vec<NodeId> = (1..=NODES).collect();
+    let ids: Vec<NodeId> = (1..=NODES + SPARES).collect();
+    let mut paused: Vec<NodeId> = Vec::new();
     while start.elapsed().as_secs_f64() < seconds {
         thread::sleep(Duration::from_millis(100 + rng.below(200)));
         faults.fetch_add(1, Ordering::Relaxed);
@@ -247,9 +293,15 @@ fn run(seed: u64, nemesis: Nemesis, seconds: f64) -> (usize, u64) {
                 }
             }
             Nemesis::Pause => {
+                // Links cut and clock stopped: a paused process.
                 let victim = 1 + rng.below(NODES);
                 c.net.isolate(victim, &ids);
+                if let Some(n) = c.node(victim) {
+                    let _ = n.pause(true);
+                    paused.push(victim);
+                }
             }
+            Nemesis::Membership => membership_change(&c, &mut rng),
             Nemesis::KillOne => c.kill(1 + rng.below(NODES)),
             Nemesis::KillMajority => {
                 let mut victims = ids.clone();
@@ -263,6 +315,11 @@ fn run(seed: u64, nemesis: Nemesis, seconds: f64) -> (usize, u64) {
         }
         thread::sleep(Duration::from_millis(100 + rng.below(300)));
         c.net.heal();
+        for id in paused.drain(..) {
+            if let Some(n) = c.node(id) {
+                let _ = n.pause(false);
+            }
+        }
         for id in &ids {
             if c.node(*id).is_none() {
                 c.boot(*id);
@@ -329,10 +386,18 @@ fn run(seed: u64, nemesis: Nemesis, seconds: f64) -> (usize, u64) {
             String::from_utf8_lossy(&key)
         );
     }
-    // Every node reaches the same state at the same applied index.
-    let target = c.node(leader).unwrap().status().unwrap().commit_index;
+    // Every member reaches the same state at the same applied index.
+    let status = c.node(leader).unwrap().status().unwrap();
+    let target = status.commit_index;
     let deadline = Instant::now() + Duration::from_secs(20);
-    let nodes: Vec<Arc<Node>> = c.nodes.lock().values().cloned().collect();
+    let members = status.membership.members();
+    if let Nemesis::Membership = nemesis {
+        println!(
+            "  final membership: voters {:?}, learners {:?}",
+            status.membership.voters, status.membership.learners
+        );
+    }
+    let nodes: Vec<Arc<Node>> = members.iter().filter_map(|id| c.node(*id)).collect();
     for n in &nodes {
         while n.status().unwrap().applied_index < target {
             assert!(
@@ -355,7 +420,8 @@ fn run(seed: u64, nemesis: Nemesis, seconds: f64) -> (usize, u64) {
         digests.windows(2).all(|w| w[0] == w[1]),
         "seed {seed}: replicas differ: {digests:?}"
     );
-    for n in nodes {
+    let all: Vec<Arc<Node>> = c.nodes.lock().values().cloned().collect();
+    for n in all {
         n.close();
     }
     (h.len(), faults.load(Ordering::Relaxed))
@@ -377,6 +443,7 @@ fn histories_stay_linearizable_under_every_nemesis() {
         Nemesis::KillOne,
         Nemesis::KillMajority,
         Nemesis::Pause,
+        Nemesis::Membership,
     ];
     let mut total_ops = 0;
     let mut total_faults = 0;

@@ -34,6 +34,8 @@ pub(crate) struct Driver<T> {
     pub(crate) inflight_persists: usize,
     /// The role last reported by the core, to notice leadership ending.
     pub(crate) last_role: Role,
+    /// The clock is stopped (fault injection: a paused process).
+    pub(crate) paused: bool,
 }
 
 impl<T: Transport> Driver<T> {
@@ -64,7 +66,7 @@ impl<T: Transport> Driver<T> {
                     Ok(d) => self.apply_done(d),
                     Err(_) => self.fail(Error::StateMachine("the apply thread stopped".into())),
                 },
-                recv(self.ticker) -> _ => self.raft.tick(),
+                recv(self.ticker) -> _ => if !self.paused { self.raft.tick() },
             }
             self.drain_inputs();
             if self.failed.is_none() && !self.shutting_down {
@@ -193,6 +195,7 @@ impl<T: Transport> Driver<T> {
             Request::Status { reply } => {
                 let _ = reply.send(self.status());
             }
+            Request::Pause(on) => self.paused = on,
             Request::Shutdown => self.shutting_down = true,
         }
     }
@@ -366,6 +369,6 @@ fn refuse(r: Request, e: Error) {
             let _ = reply.send(Err(e));
         }
         // Nobody waits on these: a refused status request just sees the node gone.
-        Request::Status { .. } | Request::Shutdown => {}
+        Request::Status { .. } | Request::Pause(_) | Request::Shutdown => {}
     }
 }

@@ -38,6 +38,8 @@ pub(crate) enum Request {
     Status {
         reply: Sender<Status>,
     },
+    /// Stop (true) or resume (false) the node's clock, for fault injection.
+    Pause(bool),
     Shutdown,
 }
 

@@ -108,6 +108,7 @@ impl Node {
             pending_ids: VecDeque::new(),
             inflight_persists: 0,
             last_role: raft_core::Role::Follower,
+            paused: false,
         };
         threads.push(spawn(&format!("raft-{id}-driver"), move || driver.run())?);
         Ok(Node {
@@ -204,6 +205,12 @@ impl Node {
         self.send(Request::Status { reply })?;
         rx.recv_timeout(Duration::from_secs(10))
             .map_err(|_| Error::Shutdown)
+    }
+
+    /// Stops (or restarts) the node's clock: no elections, heartbeats or timeouts while paused.
+    /// With its network links cut too, the node behaves like a paused process.
+    pub fn pause(&self, paused: bool) -> Result<(), Error> {
+        self.send(Request::Pause(paused))
     }
 
     /// Stops the node: requests queued are refused, writes in flight are finished, threads end.
