@@ -3,24 +3,15 @@
 //! data directory.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::kv_server;
 use examples::free_loopback_addrs;
 use kv_store::resp::Value;
 use kv_store::Client;
-
-fn kv_server() -> PathBuf {
-    // target/<profile>/deps/<this test> -> target/<profile>/examples/kv_server
-    let exe = std::env::current_exe().unwrap();
-    exe.parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join("kv_server")
-}
 
 struct Cluster {
     raft: Vec<SocketAddr>,

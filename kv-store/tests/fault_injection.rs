@@ -378,7 +378,14 @@ fn run(seed: u64, nemesis: Nemesis, seconds: f64) -> (usize, u64) {
             completed: Some(start.elapsed().as_nanos() as u64),
         });
     }
-    if let Verdict::Violation { key, history } = check(&h) {
+    let verdict = check(&h);
+    if let Verdict::Inconclusive { key, operations } = &verdict {
+        panic!(
+            "seed {seed} ({nemesis:?}): the check of key {} ({operations} operations) was inconclusive",
+            String::from_utf8_lossy(key)
+        );
+    }
+    if let Verdict::Violation { key, history } = verdict {
         let file = format!("fault-history-{seed}.txt");
         let _ = std::fs::write(&file, &history);
         panic!(

@@ -119,7 +119,7 @@ fn anomalies_are_rejected_with_the_failing_key_history() {
                     "{what}: the report lists the key's history"
                 );
             }
-            Verdict::Linearizable => panic!("{what} was accepted"),
+            other => panic!("{what}: expected a violation, got {other:?}"),
         }
     }
 }

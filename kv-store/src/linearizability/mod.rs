@@ -9,7 +9,7 @@
 
 mod search;
 
-pub use search::check_key;
+pub use search::{check_key, STATES_MAX};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -51,6 +51,11 @@ pub enum Verdict {
         key: Vec<u8>,
         history: String,
     },
+    /// The search for this key exceeded [`STATES_MAX`] states without an answer.
+    Inconclusive {
+        key: Vec<u8>,
+        operations: usize,
+    },
 }
 
 /// Checks a whole history, one key at a time.
@@ -59,17 +64,23 @@ pub fn check(history: &[Operation]) -> Verdict {
     for o in history {
         by_key.entry(&o.key).or_default().push(o);
     }
-    let mut failures: Vec<(&[u8], Vec<&Operation>)> = by_key
-        .into_iter()
-        .filter(|(_, ops)| !check_key(ops))
-        .collect();
+    let mut failures: Vec<(&[u8], Vec<&Operation>)> = Vec::new();
+    let mut inconclusive = None;
+    for (key, ops) in by_key {
+        match check_key(&ops) {
+            Some(true) => {}
+            Some(false) => failures.push((key, ops)),
+            None => inconclusive = Some((key.to_vec(), ops.len())),
+        }
+    }
     failures.sort_by_key(|(_, ops)| ops.len());
-    match failures.into_iter().next() {
-        None => Verdict::Linearizable,
-        Some((key, ops)) => Verdict::Violation {
+    match (failures.into_iter().next(), inconclusive) {
+        (Some((key, ops)), _) => Verdict::Violation {
             key: key.to_vec(),
             history: describe(&ops),
         },
+        (None, Some((key, operations))) => Verdict::Inconclusive { key, operations },
+        (None, None) => Verdict::Linearizable,
     }
 }
 

@@ -42,8 +42,14 @@ fn step(state: &Option<Vec<u8>>, op: &Op) -> Option<Option<Vec<u8>>> {
     }
 }
 
-/// Whether one key's operations are linearizable (starting from an absent key).
-pub fn check_key(ops: &[&Operation]) -> bool {
+/// Most distinct states one key's search may remember before it gives up. Histories with many
+/// concurrent operations of unknown outcome can make the search exponential; past this bound
+/// the answer is "inconclusive" instead of exhausting memory.
+pub const STATES_MAX: usize = 4_000_000;
+
+/// Whether one key's operations are linearizable (starting from an absent key); `None` when the
+/// search gave up (see [`STATES_MAX`]).
+pub fn check_key(ops: &[&Operation]) -> Option<bool> {
     // Events sorted by time; at equal times, calls before returns (overlap is the safe reading).
     let mut times: Vec<(u64, bool, usize)> = Vec::with_capacity(ops.len() * 2);
     for (i, o) in ops.iter().enumerate() {
@@ -98,7 +104,10 @@ pub fn check_key(ops: &[&Operation]) -> bool {
             k = events[k].next;
         }
         if only_open_calls {
-            return true;
+            return Some(true);
+        }
+        if cache.len() > STATES_MAX {
+            return None;
         }
         if cursor != NONE && events[cursor].is_call {
             let e = events[cursor];
@@ -118,7 +127,7 @@ pub fn check_key(ops: &[&Operation]) -> bool {
         }
         // A return whose operation has not taken effect (or the end): undo the last choice.
         let Some((call, before)) = stack.pop() else {
-            return false;
+            return Some(false);
         };
         state = before;
         let op = events[call].op;

@@ -12,6 +12,8 @@ pub(crate) enum Op {
     Write(Write),
     /// A read: linearizable, or local when the connection chose READONLY.
     Read(Query),
+    /// A read of this node's own state, whatever the connection chose.
+    LocalRead(Query),
     /// Answered at once (PING, ECHO, errors).
     Now(Value),
     /// READONLY (true) / READWRITE (false).
@@ -173,6 +175,9 @@ pub(crate) fn parse(args: Vec<Vec<u8>>) -> Op {
         "readonly" if n == 0 => Op::SetReadOnly(true),
         "readwrite" if n == 0 => Op::SetReadOnly(false),
         "info" | "raft.status" => Op::Info,
+        // A checksum of this node's state, to compare replicas.
+        "raft.digest" if n == 0 => Op::LocalRead(Query::Digest),
+        "raft.digest" => arity("raft.digest"),
         "raft.addlearner" if n == 1 || n == 2 => {
             let Some(id) = int(&rest[0]).filter(|i| *i > 0) else {
                 return Op::Now(Value::Error(

@@ -33,7 +33,7 @@ enum Kind {
 fn kind(op: &Op) -> Kind {
     match op {
         Op::Write(_) => Kind::Write,
-        Op::Read(_) => Kind::Read,
+        Op::Read(_) | Op::LocalRead(_) => Kind::Read,
         _ => Kind::Other,
     }
 }
@@ -142,6 +142,7 @@ impl Conn {
             Op::Write(w) => self.node.propose_async(w.encode()),
             Op::Read(q) if self.read_only => self.node.read_stale_async(q.encode()),
             Op::Read(q) => self.node.read_async(q.encode()),
+            Op::LocalRead(q) => self.node.read_stale_async(q.encode()),
             Op::Now(v) => return Pending::Ready(v),
             Op::SetReadOnly(on) => {
                 self.read_only = on;
