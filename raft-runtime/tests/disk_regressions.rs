@@ -4,52 +4,13 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod disk_support;
+
+use disk_support::{entry, open, persist, snap};
 use parking_lot::Mutex;
-use raft_core::{
-    Entry, EntryKind, HardState, Membership, Payload, Persist, Snapshot, SnapshotMeta,
-};
+use raft_core::{HardState, Persist};
 use raft_runtime::storage::{RealFs, Vfs};
 use raft_runtime::{DiskOptions, DiskStorage, Storage, SyncPolicy};
-
-fn entry(index: u64, term: u64) -> Entry {
-    Entry {
-        term,
-        index,
-        kind: EntryKind::Command,
-        data: Payload::from(format!("e{index}-t{term}").as_str()),
-    }
-}
-
-fn persist(id: u64, hs: Option<HardState>, entries: Vec<Entry>) -> Persist {
-    Persist {
-        id,
-        hard_state: hs,
-        snapshot: None,
-        entries,
-    }
-}
-
-fn open(dir: &Path, segment_bytes_max: u64) -> DiskStorage {
-    DiskStorage::open(
-        dir,
-        DiskOptions {
-            sync: SyncPolicy::Always,
-            segment_bytes_max,
-        },
-    )
-    .unwrap()
-}
-
-fn snap(index: u64, term: u64) -> Snapshot {
-    Snapshot {
-        meta: SnapshotMeta {
-            index,
-            term,
-            membership: Membership::with_voters([1, 2, 3]),
-        },
-        data: Payload::from("state"),
-    }
-}
 
 fn restarts(r: raft_core::Restore) -> bool {
     raft_core::Raft::restore(raft_core::Config::new(1, vec![1, 2, 3]), r).is_ok()
@@ -75,7 +36,7 @@ fn entries_replaced_before_a_snapshot_stay_replaced() {
         (51..=60).map(|i| entry(i, 2)).collect(),
     )])
     .unwrap();
-    s.save_snapshot(&snap(60, 2)).unwrap();
+    s.save_snapshot(&snap(60, 2, "state")).unwrap();
     drop(s);
     let r = open(dir.path(), 1 << 20).load().unwrap();
     assert!(
@@ -103,7 +64,7 @@ fn a_snapshot_later_in_a_batch_replaces_earlier_entries() {
                 vote: None,
                 commit: 10,
             }),
-            snapshot: Some(Box::new(snap(10, 3))),
+            snapshot: Some(Box::new(snap(10, 3, "state"))),
             entries: vec![],
         },
     ])

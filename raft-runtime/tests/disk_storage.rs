@@ -1,36 +1,11 @@
 //! The disk storage on the real file system: what is persisted comes back, torn tails are cut
 //! off, corruption before the tail is refused with the file and offset, snapshots compact.
 
-use raft_core::{
-    Entry, EntryKind, HardState, Membership, Payload, Persist, Snapshot, SnapshotMeta,
-};
-use raft_runtime::{DiskOptions, DiskStorage, Storage, StorageError, SyncPolicy};
+mod disk_support;
 
-fn entry(index: u64, term: u64) -> Entry {
-    Entry {
-        term,
-        index,
-        kind: EntryKind::Command,
-        data: Payload::from(format!("e{index}-t{term}").as_str()),
-    }
-}
-
-fn persist(id: u64, hs: Option<HardState>, entries: Vec<Entry>) -> Persist {
-    Persist {
-        id,
-        hard_state: hs,
-        snapshot: None,
-        entries,
-    }
-}
-
-fn open(dir: &std::path::Path, segment_bytes_max: u64) -> DiskStorage {
-    let options = DiskOptions {
-        sync: SyncPolicy::Always,
-        segment_bytes_max,
-    };
-    DiskStorage::open(dir, options).unwrap()
-}
+use disk_support::{entry, open, persist};
+use raft_core::{HardState, Membership, Payload, Persist, Snapshot, SnapshotMeta};
+use raft_runtime::{Storage, StorageError};
 
 fn segments(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut v: Vec<_> = std::fs::read_dir(dir)
