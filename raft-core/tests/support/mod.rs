@@ -5,6 +5,7 @@
 pub mod checker;
 pub mod harness;
 pub mod rng;
+mod schedule;
 pub mod sim;
 
 /// Number of proptest cases: `RAFT_PROPTEST_CASES` or the given CI default.
