@@ -22,6 +22,9 @@ use kv_store::resp::{encode, parse_reply, Limits, Value};
 use parking_lot::Mutex;
 
 const NODES: usize = 5;
+/// Processes started outside the cluster, for membership changes to add.
+const SPARES: usize = 2;
+const ALL: usize = NODES + SPARES;
 const CLIENTS: u64 = 10;
 const KEYS: u64 = 5;
 
@@ -45,25 +48,49 @@ struct Procs {
 impl Procs {
     fn start() -> Arc<Procs> {
         let p = Arc::new(Procs {
-            raft: free_loopback_addrs(NODES).unwrap(),
-            clients: free_loopback_addrs(NODES).unwrap(),
+            raft: free_loopback_addrs(ALL).unwrap(),
+            clients: free_loopback_addrs(ALL).unwrap(),
             dir: tempfile::tempdir().unwrap(),
-            children: Mutex::new((0..NODES).map(|_| None).collect()),
+            children: Mutex::new((0..ALL).map(|_| None).collect()),
         });
-        for i in 0..NODES {
+        for i in 0..ALL {
             p.spawn(i);
+        }
+        // The cluster's nodes learn the spares' addresses, so they can be added later.
+        for i in 0..NODES {
+            for spare in NODES..ALL {
+                let (id, addr) = ((spare + 1).to_string(), p.raft[spare].to_string());
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while call(
+                    p.clients[i],
+                    &[b"RAFT.PEER", id.as_bytes(), addr.as_bytes()],
+                ) != Some(Value::Simple("OK".into()))
+                {
+                    assert!(
+                        Instant::now() < deadline,
+                        "node {} did not learn the spares",
+                        i + 1
+                    );
+                    thread::sleep(Duration::from_millis(20));
+                }
+            }
         }
         p
     }
 
     fn spawn(&self, i: usize) {
+        // The cluster's nodes know each other; a spare knows everyone and joins when added.
+        let known = if i < NODES { NODES } else { ALL };
         let peers: Vec<String> = self
             .raft
             .iter()
+            .take(known)
             .enumerate()
             .map(|(j, a)| format!("{}={a}", j + 1))
             .collect();
+        let join: &[&str] = if i < NODES { &[] } else { &["--join"] };
         let child = Command::new(kv_server())
+            .args(join)
             .args(["--id", &(i + 1).to_string(), "--peers", &peers.join(",")])
             .args(["--client-addr", &self.clients[i].to_string()])
             .args([
@@ -96,7 +123,7 @@ impl Procs {
 
 impl Drop for Procs {
     fn drop(&mut self) {
-        for i in 0..NODES {
+        for i in 0..ALL {
             self.signal(i, "-CONT");
             self.kill(i);
         }
@@ -142,7 +169,7 @@ fn client(
     let mut seq = 0u64;
     let session = (seed.rotate_left(17) ^ (id + 1).wrapping_mul(0xD6E8_FEB8_6659_FD93)) >> 2;
     while !stop.load(Ordering::Relaxed) {
-        let addr = p.clients[rng.below(NODES as u64) as usize];
+        let addr = p.clients[rng.below(ALL as u64) as usize];
         let k = format!("key{}", rng.below(KEYS)).into_bytes();
         seq += 1;
         let value = format!("c{id}-{seq}").into_bytes();
@@ -232,6 +259,76 @@ enum Nemesis {
     KillOne,
     KillMajority,
     Pause,
+    Membership,
+}
+
+/// A node's INFO fields.
+fn info(addr: SocketAddr) -> Option<std::collections::HashMap<String, String>> {
+    let Some(Value::Bulk(Some(text))) = call(addr, &[b"INFO"]) else {
+        return None;
+    };
+    Some(
+        String::from_utf8_lossy(&text)
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.to_string(), v.trim().to_string()))
+            .collect(),
+    )
+}
+
+fn ids(field: Option<&String>) -> Vec<usize> {
+    field.map_or_else(Vec::new, |v| {
+        v.split(',').filter_map(|x| x.parse().ok()).collect()
+    })
+}
+
+/// The leader's index and its view of the membership (voters, learners).
+fn leader_view(p: &Procs) -> Option<(usize, Vec<usize>, Vec<usize>)> {
+    (0..ALL).find_map(|i| {
+        let f = info(p.clients[i])?;
+        (f.get("role").map(String::as_str) == Some("leader"))
+            .then(|| (i, ids(f.get("voters")), ids(f.get("learners"))))
+    })
+}
+
+/// One membership change under load, through the leader.
+fn membership_change(p: &Procs, rng: &mut Rng) {
+    let Some((leader, voters, learners)) = leader_view(p) else {
+        return;
+    };
+    let members: Vec<usize> = voters.iter().chain(&learners).copied().collect();
+    let outsiders: Vec<usize> = (1..=ALL).filter(|id| !members.contains(id)).collect();
+    let others: Vec<usize> = voters
+        .iter()
+        .copied()
+        .filter(|v| *v != leader + 1)
+        .collect();
+    let pick = |rng: &mut Rng, v: &[usize]| v[rng.below(v.len() as u64) as usize];
+    let request: Vec<Vec<u8>> = match rng.below(4) {
+        0 if !outsiders.is_empty() => {
+            let id = pick(rng, &outsiders);
+            vec![
+                b"RAFT.ADDLEARNER".to_vec(),
+                id.to_string().into_bytes(),
+                p.raft[id - 1].to_string().into_bytes(),
+            ]
+        }
+        1 if !learners.is_empty() => vec![
+            b"RAFT.PROMOTE".to_vec(),
+            pick(rng, &learners).to_string().into_bytes(),
+        ],
+        2 if others.len() >= 3 => vec![
+            b"RAFT.REMOVE".to_vec(),
+            pick(rng, &others).to_string().into_bytes(),
+        ],
+        3 if !others.is_empty() => vec![
+            b"RAFT.TRANSFER".to_vec(),
+            pick(rng, &others).to_string().into_bytes(),
+        ],
+        _ => return,
+    };
+    let args: Vec<&[u8]> = request.iter().map(Vec::as_slice).collect();
+    let _ = call(p.clients[leader], &args);
 }
 
 fn run(seed: u64, nemesis: Nemesis, seconds: f64) -> (usize, u64) {
@@ -250,6 +347,10 @@ fn run(seed: u64, nemesis: Nemesis, seconds: f64) -> (usize, u64) {
     while start.elapsed().as_secs_f64() < seconds {
         thread::sleep(Duration::from_millis(200 + rng.below(300)));
         faults += 1;
+        if let Nemesis::Membership = nemesis {
+            membership_change(&p, &mut rng);
+            continue;
+        }
         let mut victims = vec![rng.below(NODES as u64) as usize];
         if let Nemesis::KillMajority = nemesis {
             while victims.len() < NODES / 2 + 1 {
@@ -284,7 +385,8 @@ fn run(seed: u64, nemesis: Nemesis, seconds: f64) -> (usize, u64) {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let invoked = start.elapsed().as_nanos() as u64;
-            if let Some(Value::Bulk(seen)) = call(p.clients[k as usize % NODES], &[b"GET", &key]) {
+            let node = leader_view(&p).map_or(k as usize % NODES, |(l, _, _)| l);
+            if let Some(Value::Bulk(seen)) = call(p.clients[node], &[b"GET", &key]) {
                 h.push(Operation {
                     client: 999,
                     key,
@@ -321,10 +423,14 @@ fn run(seed: u64, nemesis: Nemesis, seconds: f64) -> (usize, u64) {
     loop {
         let _ = call(p.clients[0], &[b"SET", b"sync", b"point"]);
         thread::sleep(Duration::from_millis(200));
-        let digests: Vec<Option<Value>> = p
-            .clients
+        // Every member of the final membership.
+        let Some((_, voters, learners)) = leader_view(&p) else {
+            continue;
+        };
+        let digests: Vec<Option<Value>> = voters
             .iter()
-            .map(|a| call(*a, &[b"RAFT.DIGEST"]))
+            .chain(&learners)
+            .map(|id| call(p.clients[id - 1], &[b"RAFT.DIGEST"]))
             .collect();
         if digests.iter().all(|d| matches!(d, Some(Value::Integer(_))))
             && digests.windows(2).all(|w| w[0] == w[1])
@@ -335,6 +441,9 @@ fn run(seed: u64, nemesis: Nemesis, seconds: f64) -> (usize, u64) {
             Instant::now() < deadline,
             "seed {seed}: replicas differ: {digests:?}"
         );
+    }
+    if let (Nemesis::Membership, Some((_, voters, learners))) = (nemesis, leader_view(&p)) {
+        println!("  final membership: voters {voters:?}, learners {learners:?}");
     }
     (h.len(), faults)
 }
@@ -350,10 +459,13 @@ fn kv_server_processes_stay_linearizable_under_kill_9_and_sigstop() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(1);
     let (mut ops, mut faults) = (0, 0);
-    for (i, nemesis) in [Nemesis::KillOne, Nemesis::KillMajority, Nemesis::Pause]
-        .into_iter()
-        .enumerate()
-    {
+    let nemeses = [
+        Nemesis::KillOne,
+        Nemesis::KillMajority,
+        Nemesis::Pause,
+        Nemesis::Membership,
+    ];
+    for (i, nemesis) in nemeses.into_iter().enumerate() {
         let s = seed.wrapping_add(i as u64 * 1000);
         let (o, f) = run(s, nemesis, seconds);
         println!("seed {s} {nemesis:?}: {o} operations checked, {f} faults injected");
