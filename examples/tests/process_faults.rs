@@ -17,7 +17,7 @@ mod common;
 
 use common::kv_server;
 use examples::free_loopback_addrs;
-use kv_store::linearizability::{check, Op, Operation, Verdict};
+use kv_store::linearizability::{check_or_record, Op, Operation};
 use kv_store::resp::{encode, parse_reply, Limits, Value};
 use parking_lot::Mutex;
 
@@ -403,20 +403,9 @@ fn run(seed: u64, nemesis: Nemesis, seconds: f64) -> (usize, u64) {
             thread::sleep(Duration::from_millis(50));
         }
     }
-    let verdict = check(&h);
-    if let Verdict::Inconclusive { key, operations } = &verdict {
-        panic!(
-            "seed {seed} ({nemesis:?}): the check of key {} ({operations} operations) was inconclusive",
-            String::from_utf8_lossy(key)
-        );
-    }
-    if let Verdict::Violation { key, history } = verdict {
-        let file = format!("fault-history-{seed}.txt");
-        let _ = std::fs::write(&file, &history);
-        panic!(
-            "seed {seed} ({nemesis:?}): not linearizable on key {}; history in {file}:\n{history}",
-            String::from_utf8_lossy(&key)
-        );
+    let file = std::path::PathBuf::from(format!("fault-history-{seed}.txt"));
+    if let Err(why) = check_or_record(&h, &file) {
+        panic!("seed {seed} ({nemesis:?}): {why}");
     }
     // Every node converges on one state.
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use kv_store::linearizability::{check, Op, Operation, Verdict};
+use kv_store::linearizability::{check_or_record, Op, Operation};
 use kv_store::{Command, KvStore, Query, Reply, SetCondition, Write};
 use parking_lot::Mutex;
 use raft_core::{NodeId, Role};
@@ -378,20 +378,9 @@ fn run(seed: u64, nemesis: Nemesis, seconds: f64) -> (usize, u64) {
             completed: Some(start.elapsed().as_nanos() as u64),
         });
     }
-    let verdict = check(&h);
-    if let Verdict::Inconclusive { key, operations } = &verdict {
-        panic!(
-            "seed {seed} ({nemesis:?}): the check of key {} ({operations} operations) was inconclusive",
-            String::from_utf8_lossy(key)
-        );
-    }
-    if let Verdict::Violation { key, history } = verdict {
-        let file = format!("fault-history-{seed}.txt");
-        let _ = std::fs::write(&file, &history);
-        panic!(
-            "seed {seed} ({nemesis:?}): not linearizable on key {}; its history is in {file}:\n{history}",
-            String::from_utf8_lossy(&key)
-        );
+    let file = std::path::PathBuf::from(format!("fault-history-{seed}.txt"));
+    if let Err(why) = check_or_record(&h, &file) {
+        panic!("seed {seed} ({nemesis:?}): {why}");
     }
     // Every member reaches the same state at the same applied index.
     let status = c.node(leader).unwrap().status().unwrap();

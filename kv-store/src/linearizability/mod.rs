@@ -84,6 +84,29 @@ pub fn check(history: &[Operation]) -> Verdict {
     }
 }
 
+/// Checks `history`; on a violation writes the failing key's history to `failure_file` and
+/// returns a message naming the key and the file (also when the check was inconclusive).
+pub fn check_or_record(
+    history: &[Operation],
+    failure_file: &std::path::Path,
+) -> Result<(), String> {
+    match check(history) {
+        Verdict::Linearizable => Ok(()),
+        Verdict::Inconclusive { key, operations } => Err(format!(
+            "the check of key {} ({operations} operations) was inconclusive",
+            String::from_utf8_lossy(&key)
+        )),
+        Verdict::Violation { key, history } => {
+            let _ = std::fs::write(failure_file, &history);
+            Err(format!(
+                "not linearizable on key {}; its history is in {}:\n{history}",
+                String::from_utf8_lossy(&key),
+                failure_file.display()
+            ))
+        }
+    }
+}
+
 /// One line per operation, in invocation order.
 pub fn describe(ops: &[&Operation]) -> String {
     let mut ops = ops.to_vec();
