@@ -157,6 +157,12 @@ impl Client {
 
     /// Sends `args`, retrying on other nodes and after failovers until the timeout.
     fn call(&mut self, args: &[Vec<u8>]) -> Result<Value, ClientError> {
+        if self.nodes.is_empty() {
+            return Err(ClientError::Unavailable(
+                self.timeout,
+                "the client was given no nodes".into(),
+            ));
+        }
         let deadline = Instant::now() + self.timeout;
         let mut last = String::from("no attempt");
         while Instant::now() < deadline {
@@ -214,7 +220,7 @@ impl Client {
     fn learn_leader_or_rotate(&mut self) {
         let before = self.current;
         if let Ok(mut c) = Connection::open(self.nodes[self.current], self.per_try()) {
-            if let Some(leader) = info_field(&mut c, "leader") {
+            if let Ok(Some(leader)) = info_field(&mut c, "leader") {
                 if let Some(&i) = self.ids.get(&leader) {
                     self.current = i;
                 }
@@ -231,7 +237,7 @@ impl Client {
         if self.ids.len() < self.nodes.len() {
             for (i, addr) in self.nodes.iter().enumerate() {
                 if let Ok(mut c) = Connection::open(*addr, self.per_try()) {
-                    if let Some(id) = info_field(&mut c, "node_id") {
+                    if let Ok(Some(id)) = info_field(&mut c, "node_id") {
                         self.ids.insert(id, i);
                     }
                 }
@@ -240,23 +246,39 @@ impl Client {
         let Some(conn) = self.conn.as_mut() else {
             return;
         };
-        if let Some(leader) = info_field(conn, "leader") {
-            if let Some(&i) = self.ids.get(&leader) {
-                if i != self.current {
-                    self.current = i;
-                    self.conn = Connection::open(self.nodes[i], self.per_try()).ok();
+        match info_field(conn, "leader") {
+            Ok(Some(leader)) => {
+                if let Some(&i) = self.ids.get(&leader) {
+                    if i != self.current {
+                        self.current = i;
+                        self.conn = Connection::open(self.nodes[i], self.per_try()).ok();
+                    }
                 }
             }
+            Ok(None) => {}
+            // The INFO reply may still arrive and would be taken for the next request's answer:
+            // the connection goes.
+            Err(_) => self.conn = None,
         }
     }
 }
 
-fn info_field(c: &mut Connection, field: &str) -> Option<u64> {
-    let Ok(Value::Bulk(Some(text))) = c.call(&[b"INFO".to_vec()]) else {
-        return None;
+/// A numeric field of INFO: `Ok(None)` when the node does not report it (no leader known), an
+/// error when the connection failed or answered something else (it must not be reused).
+fn info_field(c: &mut Connection, field: &str) -> std::io::Result<Option<u64>> {
+    let text = match c.call(&[b"INFO".to_vec()])? {
+        Value::Bulk(Some(text)) => text,
+        Value::Error(_) => return Ok(None),
+        other => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("INFO answered {other:?}"),
+            ))
+        }
     };
     let text = String::from_utf8_lossy(&text).into_owned();
-    text.lines()
+    Ok(text
+        .lines()
         .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .and_then(|v| v.trim().parse().ok())
+        .and_then(|v| v.trim().parse().ok()))
 }

@@ -18,4 +18,4 @@ mod store;
 pub use client::{Client, ClientError};
 pub use command::{Command, Key, Query, Reply, Session, SetCondition, Value, Write};
 pub use server::{Server, ServerConfig};
-pub use store::{KvStore, SESSION_TTL_ENTRIES};
+pub use store::{KvStore, REPLY_BYTES_MAX, SESSION_TTL_ENTRIES};

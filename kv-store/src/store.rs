@@ -13,6 +13,10 @@ use crate::command::{Command, Key, Query, Reply, Session, SetCondition, Value, W
 /// never by wall clock, so every replica expires the same sessions at the same entry.
 pub const SESSION_TTL_ENTRIES: u64 = 1_000_000;
 
+/// The most bytes of keys and values one read may return: a larger MGET or SCANPREFIX gets an
+/// error instead of making the node allocate without bound.
+pub const REPLY_BYTES_MAX: usize = 64 << 20;
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct ClientSession {
     last_seq: u64,
@@ -184,23 +188,43 @@ impl KvStore {
                 Reply::Int(keys.iter().filter(|k| self.map.contains_key(*k)).count() as i64)
             }
             Query::MGet { keys } => {
-                Reply::Values(keys.iter().map(|k| self.map.get(k).cloned()).collect())
+                let found = keys.iter().map(|k| self.map.get(k));
+                let bytes: usize = found.clone().flatten().map(Vec::len).sum();
+                if bytes > REPLY_BYTES_MAX {
+                    return too_large(bytes);
+                }
+                Reply::Values(found.map(|v| v.cloned()).collect())
             }
             Query::Digest => Reply::Int(i64::from(self.digest())),
-            Query::Scan { prefix, limit } => Reply::Pairs(
-                self.map
+            Query::Scan { prefix, limit } => {
+                let found = self
+                    .map
                     .range(prefix.clone()..)
                     .take_while(|(k, _)| k.starts_with(prefix))
-                    .take(*limit as usize)
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-            ),
+                    .take(*limit as usize);
+                let bytes: usize = found.clone().map(|(k, v)| k.len() + v.len()).sum();
+                if bytes > REPLY_BYTES_MAX {
+                    return too_large(bytes);
+                }
+                Reply::Pairs(found.map(|(k, v)| (k.clone(), v.clone())).collect())
+            }
         }
     }
 
-    /// A digest of the whole state, for comparing replicas.
+    /// A digest of the whole state, for comparing replicas. Computed in place: no copy of the
+    /// state is made.
     pub fn digest(&self) -> u32 {
-        crc32fast::hash(&self.encode_state())
+        let mut h = crc32fast::Hasher::new();
+        for (k, v) in &self.map {
+            h.update(&(k.len() as u64).to_le_bytes());
+            h.update(k);
+            h.update(&(v.len() as u64).to_le_bytes());
+            h.update(v);
+        }
+        let sessions: BTreeMap<&u64, &ClientSession> = self.sessions.iter().collect();
+        let sessions = postcard::to_allocvec(&sessions).expect("sessions encode");
+        h.update(&sessions);
+        h.finalize()
     }
 
     fn encode_state(&self) -> Vec<u8> {
@@ -208,6 +232,12 @@ impl KvStore {
         let sessions: BTreeMap<&u64, &ClientSession> = self.sessions.iter().collect();
         postcard::to_allocvec(&(&self.map, sessions)).expect("state encodes")
     }
+}
+
+fn too_large(bytes: usize) -> Reply {
+    Reply::Error(format!(
+        "ERR the reply would be {bytes} bytes, over the limit of {REPLY_BYTES_MAX}; ask for fewer keys"
+    ))
 }
 
 impl StateMachine for KvStore {

@@ -1,6 +1,6 @@
 //! RESP2 parsing and encoding, including hostile input.
 
-use kv_store::resp::{encode, parse_reply, parse_request, Limits, ProtocolError, Value};
+use kv_store::resp::{encode, parse_reply, parse_request, Framer, Limits, ProtocolError, Value};
 use proptest::prelude::*;
 
 fn req(parts: &[&str]) -> Vec<u8> {
@@ -144,4 +144,78 @@ proptest! {
         encode(&Value::Array(Some(parts.iter().map(|p| Value::Bulk(Some(p.clone()))).collect())), &mut out);
         prop_assert_eq!(parse_request(&out, &Limits::default()), Ok(Some((parts, out.len()))));
     }
+
+    /// However a request is cut into reads, the framer finds its end only once the last byte
+    /// is there, and a following request does not confuse it.
+    #[test]
+    fn the_framer_finds_the_end_of_a_request_however_it_arrives(
+        parts in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 1..8),
+        cuts in proptest::collection::vec(1usize..16, 1..64),
+    ) {
+        let mut out = Vec::new();
+        encode(&Value::Array(Some(parts.iter().map(|p| Value::Bulk(Some(p.clone()))).collect())), &mut out);
+        let len = out.len();
+        out.extend_from_slice(b"*1\r\n$4\r\nPING\r\n");
+        let l = Limits::default();
+        let mut f = Framer::new();
+        let mut have = 0;
+        let mut cuts = cuts.into_iter().cycle();
+        loop {
+            have = (have + cuts.next().unwrap()).min(out.len());
+            match f.complete(&out[..have], &l) {
+                Ok(Some(n)) => {
+                    prop_assert_eq!(n, len);
+                    prop_assert!(have >= len);
+                    break;
+                }
+                Ok(None) => prop_assert!(have < len),
+                Err(e) => return Err(TestCaseError::fail(format!("{e}"))),
+            }
+        }
+        prop_assert_eq!(f.complete(&out[len..], &l), Ok(Some(out.len() - len)));
+    }
+
+    #[test]
+    fn the_framer_never_panics_on_random_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+        let l = Limits { bulk_bytes_max: 1 << 16, array_len_max: 1 << 10, inline_bytes_max: 1 << 10, depth_max: 4 };
+        for input in [bytes.clone(), [b"*".as_slice(), &bytes].concat(), [b"*1\r\n$".as_slice(), &bytes].concat()] {
+            let mut f = Framer::new();
+            for end in 0..=input.len() {
+                match f.complete(&input[..end], &l) {
+                    Ok(Some(n)) => {
+                        prop_assert!(n <= end);
+                        break;
+                    }
+                    Ok(None) => {}
+                    Err(_) => break,
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_framer_refuses_a_limit_breaking_header_before_its_bytes_arrive() {
+    let l = Limits {
+        bulk_bytes_max: 1 << 10,
+        array_len_max: 16,
+        inline_bytes_max: 64,
+        depth_max: 4,
+    };
+    let cases: [(&[u8], &str); 4] = [
+        (b"*2\r\n$100000\r\n", "invalid bulk length"),
+        (b"*17\r\n", "invalid multibulk length"),
+        (b"*1\r\n*1\r\n", "expected an array of bulk strings"),
+        (b"*1\r\n$12345678901234567890123456789012345678901234567890123456789012345678901234567890", "line too long"),
+    ];
+    for (input, why) in cases {
+        assert_eq!(
+            Framer::new().complete(input, &l),
+            Err(ProtocolError(why.into())),
+            "{:?}",
+            String::from_utf8_lossy(input)
+        );
+    }
+    assert_eq!(Framer::new().complete(b"*-1\r\n", &l), Ok(Some(5)));
+    assert_eq!(Framer::new().complete(b"PING\r\nGET", &l), Ok(Some(6)));
 }

@@ -215,12 +215,52 @@ fn errors_are_resp_errors_a_person_can_act_on() {
         cl.call(&["SET", "a", "b", "MAYBE"]),
         Value::Error("ERR syntax error".into())
     );
+    assert_eq!(
+        cl.call(&["HELLO", "3"]),
+        Value::Error("ERR unknown command 'hello'".into()),
+        "RESP3 clients fall back to RESP2"
+    );
+    // Nested sessions would make parsing recurse once per level (a stack overflow with
+    // thousands): refused, however deep.
+    let mut nested: Vec<&str> = Vec::new();
+    for _ in 0..20_000 {
+        nested.extend(["XSESSION", "1", "1"]);
+    }
+    nested.extend(["SET", "n", "v"]);
+    assert_eq!(
+        cl.call(&nested),
+        Value::Error("ERR XSESSION cannot wrap XSESSION".into())
+    );
     // Garbage: an error, then the connection is closed; the server keeps serving others.
     cl.s.write_all(b"*1\r\n$-99\r\n").unwrap();
     assert!(matches!(cl.reply(), Some(Value::Error(e)) if e.contains("Protocol error")));
     assert_eq!(cl.reply(), None, "closed after a protocol error");
     let mut again = Client::connect(c.addr(0));
     assert_eq!(again.call(&["PING"]), Value::Simple("PONG".into()));
+}
+
+#[test]
+fn a_write_that_times_out_is_reported_as_unknown_and_a_hopeless_request_is_not_retried() {
+    let c = cluster(|s| s.request_timeout = Duration::from_millis(300));
+    let l = c.leader();
+    let mut cl = Client::connect(c.addr(l));
+    // Asking a non-member to lead can never work: ERR, not TRYAGAIN.
+    assert!(
+        matches!(cl.call(&["RAFT.TRANSFER", "99"]), Value::Error(e) if e.starts_with("ERR ")),
+        "a permanent refusal invites no retry"
+    );
+    // The leader is cut off with its clock stopped (so it does not step down): the write is
+    // accepted, cannot commit, and times out. It may still commit later, so TRYAGAIN (which
+    // Redis cluster clients retry on their own) would risk applying it twice.
+    c.nodes[l].pause(true).unwrap();
+    c.net.isolate(l as u64 + 1, &[1, 2, 3]);
+    cl.send(&["INCR", "maybe"]);
+    assert!(
+        matches!(cl.reply(), Some(Value::Error(e)) if e.starts_with("ERR outcome unknown")),
+        "a timed-out write is reported as of unknown outcome"
+    );
+    c.net.heal();
+    c.nodes[l].pause(false).unwrap();
 }
 
 #[test]

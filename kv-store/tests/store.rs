@@ -279,3 +279,42 @@ fn undecodable_commands_and_queries_are_refused_alike_everywhere() {
     assert!(matches!(Reply::decode(&s.query(&[0xfe])), Reply::Error(_)));
     assert!(s.is_empty());
 }
+
+#[test]
+fn a_read_larger_than_the_reply_limit_is_refused_not_built() {
+    let mut s = KvStore::new();
+    let big = vec![b'x'; 1 << 20];
+    s.write(
+        1,
+        w(Command::Set {
+            key: "big".into(),
+            value: big,
+            condition: SetCondition::Always,
+        }),
+    );
+    let copies = kv_store::REPLY_BYTES_MAX / (1 << 20) + 1;
+    let keys = vec![b"big".to_vec(); copies];
+    let Reply::Error(e) = s.read(&Query::MGet { keys }) else {
+        panic!("an MGET over the limit was answered");
+    };
+    assert!(e.contains("over the limit"), "{e}");
+    // Under the limit it is answered.
+    let keys = vec![b"big".to_vec(); 2];
+    assert!(matches!(s.read(&Query::MGet { keys }), Reply::Values(v) if v.len() == 2));
+    // A scan past the limit is refused the same way.
+    for i in 0..copies {
+        s.write(
+            i as u64 + 2,
+            w(Command::Set {
+                key: format!("p{i}").into(),
+                value: vec![b'y'; 1 << 20],
+                condition: SetCondition::Always,
+            }),
+        );
+    }
+    let scan = Query::Scan {
+        prefix: b"p".to_vec(),
+        limit: 100_000,
+    };
+    assert!(matches!(s.read(&scan), Reply::Error(_)));
+}

@@ -49,6 +49,21 @@ pub enum RejectReason {
     },
 }
 
+impl RejectReason {
+    /// Whether sending the same request again can never succeed (it is wrong in itself, not
+    /// just early): callers should report these rather than retry.
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            RejectReason::ProposalTooLarge { .. }
+                | RejectReason::InvalidTransferTarget { .. }
+                | RejectReason::InvalidMembershipChange { .. }
+                | RejectReason::NoVotersLeft
+                | RejectReason::NotJoint
+        )
+    }
+}
+
 /// A configuration the core cannot run with.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
 pub enum ConfigError {

@@ -159,7 +159,12 @@ pub(crate) fn parse(args: Vec<Vec<u8>>) -> Op {
             let (Some(client), Some(seq)) = (int(&rest[0]), int(&rest[1])) else {
                 return not_int();
             };
-            match parse(rest.split_off(2)) {
+            let inner = rest.split_off(2);
+            // One level only: a nested XSESSION would make parsing recurse once per level.
+            if inner[0].eq_ignore_ascii_case(b"xsession") {
+                return Op::Now(Value::Error("ERR XSESSION cannot wrap XSESSION".into()));
+            }
+            match parse(inner) {
                 Op::Write(mut w) => {
                     w.session = Some(Session {
                         client: client as u64,
@@ -221,7 +226,8 @@ pub(crate) fn parse(args: Vec<Vec<u8>>) -> Op {
         }
         "raft.addlearner" | "raft.promote" | "raft.remove" | "raft.transfer" => arity(&name),
         // Redis clients probe these on connect; answer harmlessly.
-        "client" | "config" | "command" | "select" | "hello" => Op::Now(Value::Simple("OK".into())),
+        // HELLO stays unknown, as on Redis before 6: clients then fall back to RESP2.
+        "client" | "config" | "command" | "select" => Op::Now(Value::Simple("OK".into())),
         _ => Op::Now(Value::Error(format!(
             "ERR unknown command '{}'",
             name.chars().take(64).collect::<String>()

@@ -18,7 +18,8 @@ use crate::resp::{self, Value};
 /// A request started and not yet answered.
 enum Pending {
     Ready(Value),
-    Waiting(Receiver<Result<Vec<u8>, Error>>),
+    /// A write or a read on its way through the cluster.
+    Waiting(Receiver<Result<Vec<u8>, Error>>, Kind),
 }
 
 /// What a started request touches, for ordering within a pipeline.
@@ -44,7 +45,12 @@ pub(crate) struct Conn {
     pub(crate) read_only: bool,
     /// A request found the node shut down.
     pub(crate) node_gone: bool,
+    /// Writing to the client failed: the connection closes.
+    pub(crate) broken: bool,
 }
+
+/// Answers buffered beyond this go out before the rest of a pipeline is waited for.
+const OUT_BYTES_FLUSH: usize = 1 << 20;
 
 impl Conn {
     pub(crate) fn serve(mut self, mut stream: TcpStream) {
@@ -52,6 +58,7 @@ impl Conn {
         let mut buf: Vec<u8> = Vec::new();
         let mut chunk = vec![0u8; 64 << 10];
         let mut out = Vec::new();
+        let mut framer = resp::Framer::new();
         loop {
             let n = match stream.read(&mut chunk) {
                 Ok(0) | Err(_) => return,
@@ -68,7 +75,15 @@ impl Conn {
             let mut close = false;
             out.clear();
             loop {
-                let op = match resp::parse_request(&buf[used..], &self.config.limits) {
+                // The framer says when a whole request is here; only then is it parsed.
+                let parsed = match framer.complete(&buf[used..], &self.config.limits) {
+                    Ok(Some(len)) => {
+                        resp::parse_request(&buf[used..used + len], &self.config.limits)
+                    }
+                    Ok(None) => Ok(None),
+                    Err(e) => Err(e),
+                };
+                let op = match parsed {
                     Ok(Some((args, len))) => {
                         used += len;
                         if args.is_empty() {
@@ -78,27 +93,27 @@ impl Conn {
                     }
                     Ok(None) => break,
                     Err(e) => {
-                        self.finish(&mut pending, &mut out);
+                        self.finish(&mut pending, &mut out, &mut stream);
                         resp::encode(&Value::Error(format!("ERR {e}")), &mut out);
                         close = true;
                         break;
                     }
                 };
                 if let Op::Quit = op {
-                    self.finish(&mut pending, &mut out);
+                    self.finish(&mut pending, &mut out, &mut stream);
                     resp::encode(&Value::Simple("OK".into()), &mut out);
                     close = true;
                     break;
                 }
                 let k = kind(&op);
                 if pending_kind != Some(k) || k == Kind::Other {
-                    self.finish(&mut pending, &mut out);
+                    self.finish(&mut pending, &mut out, &mut stream);
                     pending_kind = Some(k);
                 }
                 let p = self.start(op);
                 pending.push(p);
             }
-            self.finish(&mut pending, &mut out);
+            self.finish(&mut pending, &mut out, &mut stream);
             buf.drain(..used);
             if !close && buf.len() > self.config.request_bytes_max {
                 resp::encode(
@@ -108,19 +123,24 @@ impl Conn {
                 close = true;
             }
             // A node that has shut down keeps no connections open: clients move on.
-            if stream.write_all(&out).is_err() || close || self.node_gone {
+            if self.broken || stream.write_all(&out).is_err() || close || self.node_gone {
                 return;
             }
         }
     }
 
-    /// Waits for every pending request, in order, and encodes the answers.
-    fn finish(&mut self, pending: &mut Vec<Pending>, out: &mut Vec<u8>) {
+    /// Waits for every pending request, in order, and encodes the answers. One deadline covers
+    /// them all, so a stalled cluster costs a pipeline one timeout, not one per request.
+    fn finish(&mut self, pending: &mut Vec<Pending>, out: &mut Vec<u8>, stream: &mut TcpStream) {
+        let deadline = std::time::Instant::now() + self.config.request_timeout;
         for p in pending.drain(..) {
             let v = match p {
                 Pending::Ready(v) => v,
-                Pending::Waiting(rx) => match rx.recv_timeout(self.config.request_timeout) {
+                Pending::Waiting(rx, kind) => match rx.recv_deadline(deadline) {
                     Ok(Ok(bytes)) => from_reply(Reply::decode(&bytes)),
+                    Ok(Err(Error::Timeout)) if kind == Kind::Write => {
+                        from_error(Error::OutcomeUnknown)
+                    }
                     Ok(Err(e)) => {
                         self.node_gone |= e == Error::Shutdown;
                         from_error(e)
@@ -130,14 +150,25 @@ impl Conn {
                         self.node_gone = true;
                         from_error(Error::Shutdown)
                     }
+                    // A write that timed out may still commit: saying TRYAGAIN would invite a
+                    // retry that applies it twice.
+                    Err(crossbeam_channel::RecvTimeoutError::Timeout) if kind == Kind::Write => {
+                        from_error(Error::OutcomeUnknown)
+                    }
                     Err(crossbeam_channel::RecvTimeoutError::Timeout) => from_error(Error::Timeout),
                 },
             };
             resp::encode(&v, out);
+            if out.len() > OUT_BYTES_FLUSH {
+                // The answers left are still drained, to nobody once the client is gone.
+                self.broken |= stream.write_all(out).is_err();
+                out.clear();
+            }
         }
     }
 
     fn start(&mut self, op: Op) -> Pending {
+        let k = kind(&op);
         let started = match op {
             Op::Write(w) => self.node.propose_async(w.encode()),
             Op::Read(q) if self.read_only => self.node.read_stale_async(q.encode()),
@@ -153,7 +184,7 @@ impl Conn {
             Op::Quit => return Pending::Ready(Value::Simple("OK".into())),
         };
         match started {
-            Ok(rx) => Pending::Waiting(rx),
+            Ok(rx) => Pending::Waiting(rx, k),
             Err(e) => {
                 self.node_gone |= e == Error::Shutdown;
                 Pending::Ready(from_error(e))

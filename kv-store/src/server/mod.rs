@@ -39,7 +39,7 @@ impl ServerConfig {
             listen,
             clients_max: 10_000,
             limits: Limits::default(),
-            request_bytes_max: 512 << 20,
+            request_bytes_max: 32 << 20,
             request_timeout: Duration::from_secs(5),
             add_peer: None,
         }
@@ -80,15 +80,21 @@ impl Server {
                                 config: config.clone(),
                                 read_only: false,
                                 node_gone: false,
+                                broken: false,
                             };
-                            let clients = clients.clone();
-                            let _ =
+                            let count = clients.clone();
+                            let spawned =
                                 thread::Builder::new()
                                     .name("resp-conn".into())
                                     .spawn(move || {
                                         conn.serve(stream);
-                                        clients.fetch_sub(1, Ordering::Relaxed);
+                                        count.fetch_sub(1, Ordering::Relaxed);
                                     });
+                            if let Err(e) = spawned {
+                                // The stream went down with the closure: the client sees a close.
+                                tracing::warn!(error = %e, "no thread for a client connection");
+                                clients.fetch_sub(1, Ordering::Relaxed);
+                            }
                         }
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                             thread::sleep(Duration::from_millis(5))

@@ -34,6 +34,7 @@ pub(crate) fn from_error(e: Error) -> Value {
         Error::Shutdown => "TRYAGAIN this node is shut down; try another".into(),
         Error::Storage(e) => format!("ERR storage failure: {e}"),
         Error::StateMachine(e) => format!("ERR state machine failure: {e}"),
+        Error::Rejected(r) if r.is_permanent() => format!("ERR {r}"),
         Error::Rejected(r) => format!("TRYAGAIN {r}"),
     })
 }

@@ -3,6 +3,9 @@
 //! needs more bytes) and bounded: oversized or malformed input is an error, never a panic or an
 //! unbounded allocation.
 
+mod framer;
+
+pub use framer::Framer;
 use thiserror::Error;
 
 /// A RESP value.
