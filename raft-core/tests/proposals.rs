@@ -139,6 +139,58 @@ fn forwarded_proposals_are_bounded_at_the_follower() {
 }
 
 #[test]
+fn forwarded_proposals_travel_in_messages_no_larger_than_an_append() {
+    let (mut sim, leader) = Sim::elected(3, 9, |c| {
+        c.forward_proposals = true;
+        c.append_bytes_max = 100;
+    });
+    let f = follower_of(leader);
+    let ids: Vec<u64> = (0..10)
+        .map(|_| {
+            sim.raft_mut(f)
+                .propose(Payload::from(vec![b'x'; 40]))
+                .unwrap()
+        })
+        .collect();
+    // One proposal larger than the cap still travels, alone.
+    let big = sim
+        .raft_mut(f)
+        .propose(Payload::from(vec![b'y'; 300]))
+        .unwrap();
+    sim.process(f);
+    let batches: Vec<Vec<u64>> = sim
+        .in_flight(f, leader)
+        .iter()
+        .filter_map(|m| match &m.body {
+            MessageBody::Propose { proposals } => {
+                Some(proposals.iter().map(|(id, _)| *id).collect())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        batches,
+        vec![
+            ids[0..2].to_vec(),
+            ids[2..4].to_vec(),
+            ids[4..6].to_vec(),
+            ids[6..8].to_vec(),
+            ids[8..10].to_vec(),
+            vec![big],
+        ],
+        "two 40-byte proposals fit in 100 bytes, a third does not"
+    );
+    sim.deliver_all();
+    let appended = sim
+        .node(f)
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::ProposalAppended { .. }))
+        .count();
+    assert_eq!(appended, 11, "every batch reached the leader");
+}
+
+#[test]
 fn appends_respect_the_entry_cap_and_the_inflight_window() {
     let (mut sim, leader) = Sim::elected(3, 8, |c| {
         c.append_entries_max = 3;

@@ -24,6 +24,8 @@ pub struct TcpConfig {
     pub read_timeout: Duration,
     pub backoff_min: Duration,
     pub backoff_max: Duration,
+    /// Incoming connections open at once; more are closed at once (and counted as refused).
+    pub inbound_connections_max: usize,
 }
 
 impl TcpConfig {
@@ -45,6 +47,7 @@ impl TcpConfig {
             read_timeout: Duration::from_secs(10),
             backoff_min: Duration::from_millis(20),
             backoff_max: Duration::from_secs(1),
+            inbound_connections_max: 256,
         }
     }
 }

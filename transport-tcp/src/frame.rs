@@ -83,6 +83,9 @@ pub enum FrameError {
     Refused(String),
 }
 
+/// Bytes before a frame's payload: its length and checksum.
+pub const HEADER_BYTES: usize = 8;
+
 /// Appends one frame carrying `value`.
 pub fn encode<T: Serialize>(value: &T, out: &mut Vec<u8>) {
     let payload = postcard::to_allocvec(value).expect("frames always encode");
@@ -93,7 +96,7 @@ pub fn encode<T: Serialize>(value: &T, out: &mut Vec<u8>) {
 
 /// Reads one frame's payload, refusing lengths beyond `max_bytes` before allocating.
 pub fn read_frame(r: &mut impl Read, max_bytes: u32) -> Result<Vec<u8>, FrameError> {
-    let mut header = [0u8; 8];
+    let mut header = [0u8; HEADER_BYTES];
     r.read_exact(&mut header)?;
     let len = u32::from_le_bytes(header[0..4].try_into().expect("4 bytes"));
     let crc = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes"));

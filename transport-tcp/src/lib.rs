@@ -119,12 +119,12 @@ impl TcpTransport {
 
     fn writer(&mut self, peer: NodeId) -> Option<&Sender<Message>> {
         if !self.writers.contains_key(&peer) {
-            let addr = *self.peers.lock().get(&peer)?;
+            self.peers.lock().get(&peer)?;
             let (tx, rx) = crossbeam_channel::bounded(self.config.peer_queue_max);
             let w = peer::PeerWriter {
                 me: self.config.node_id,
                 peer,
-                addr,
+                peers: self.peers.clone(),
                 config: self.config.clone(),
                 queue: rx,
                 dropped: self.dropped.clone(),

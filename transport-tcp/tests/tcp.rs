@@ -5,7 +5,7 @@ use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use raft_core::{Message, MessageBody, NodeId};
+use raft_core::{Entry, EntryKind, Message, MessageBody, NodeId};
 use raft_runtime::{Inbox, MemStorage, Node, NodeConfig, Transport};
 use transport_tcp::frame::{self, Handshake};
 use transport_tcp::{TcpConfig, TcpTransport};
@@ -121,6 +121,130 @@ fn hostile_connections_are_closed_and_the_node_keeps_serving_peers() {
     let (mut t1, _in1, _s1) = TcpTransport::start(config(1, &addrs)).unwrap();
     t1.send(vec![heartbeat(1, 2, 5)]);
     assert_eq!(receive(&in2, 1), vec![heartbeat(1, 2, 5)]);
+}
+
+#[test]
+fn a_message_too_large_for_a_frame_is_dropped_and_the_connection_carries_on() {
+    let addrs = free_addrs(2);
+    let small = |id| {
+        let mut c = config(id, &addrs);
+        c.frame_bytes_max = 4 << 10;
+        c
+    };
+    let (mut t1, _in1, s1) = TcpTransport::start(small(1)).unwrap();
+    let (_t2, in2, s2) = TcpTransport::start(small(2)).unwrap();
+    let big = Message {
+        from: 1,
+        to: 2,
+        term: 1,
+        body: MessageBody::Append {
+            prev_index: 0,
+            prev_term: 0,
+            entries: vec![Entry {
+                term: 1,
+                index: 1,
+                kind: EntryKind::Command,
+                data: vec![7u8; 8 << 10].into(),
+            }],
+            commit: 0,
+        },
+    };
+    t1.send(vec![heartbeat(1, 2, 1), big, heartbeat(1, 2, 2)]);
+    assert_eq!(
+        receive(&in2, 2),
+        vec![heartbeat(1, 2, 1), heartbeat(1, 2, 2)]
+    );
+    assert_eq!(s1.dropped(), 1, "the large message is counted as dropped");
+    assert_eq!(
+        s2.refused(),
+        0,
+        "the receiver never saw a frame over its limit"
+    );
+}
+
+#[test]
+fn a_connection_left_idle_is_replaced_before_it_loses_a_message() {
+    // The receiver closes connections silent for 300 ms; the sender writes again after 1 s.
+    let addrs = free_addrs(2);
+    let quick = |id| {
+        let mut c = config(id, &addrs);
+        c.read_timeout = Duration::from_millis(300);
+        c
+    };
+    let (mut t1, _in1, s1) = TcpTransport::start(quick(1)).unwrap();
+    let (_t2, in2, _s2) = TcpTransport::start(quick(2)).unwrap();
+    t1.send(vec![heartbeat(1, 2, 1)]);
+    assert_eq!(receive(&in2, 1), vec![heartbeat(1, 2, 1)]);
+    for seq in 2..5 {
+        std::thread::sleep(Duration::from_secs(1));
+        t1.send(vec![heartbeat(1, 2, seq)]);
+        assert_eq!(
+            receive(&in2, 1),
+            vec![heartbeat(1, 2, seq)],
+            "message {seq}"
+        );
+    }
+    assert_eq!(s1.dropped(), 0);
+}
+
+#[test]
+fn a_handshake_dribbled_a_byte_at_a_time_is_cut_off() {
+    let addrs = free_addrs(2);
+    let mut c = config(2, &addrs);
+    c.connect_timeout = Duration::from_millis(300);
+    let (_t2, _in2, stats) = TcpTransport::start(c).unwrap();
+    let mut hello = Vec::new();
+    frame::encode(&Handshake::new(42, 1, 2), &mut hello);
+    let mut s = TcpStream::connect(addrs[1]).unwrap();
+    // Far slower than the handshake deadline allows, though each byte comes well within the
+    // read timeout: the connection is closed before the handshake is complete.
+    let mut cut_off = false;
+    for b in &hello {
+        if s.write_all(&[*b]).is_err() {
+            cut_off = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    if !cut_off {
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 16];
+        cut_off = matches!(std::io::Read::read(&mut s, &mut buf), Ok(0) | Err(_));
+    }
+    assert!(
+        cut_off,
+        "a {}-byte handshake took {} ms and was accepted",
+        hello.len(),
+        hello.len() * 150
+    );
+    assert!(stats.refused() >= 1);
+}
+
+#[test]
+fn incoming_connections_beyond_the_limit_are_closed() {
+    let addrs = free_addrs(2);
+    let mut c = config(2, &addrs);
+    c.inbound_connections_max = 2;
+    c.connect_timeout = Duration::from_secs(30);
+    let (_t2, _in2, stats) = TcpTransport::start(c).unwrap();
+    // Connections are accepted in the order they arrive: the first two are held open (waiting
+    // for a handshake), the third is closed at once.
+    let held: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(addrs[1]).unwrap())
+        .collect();
+    let mut third = TcpStream::connect(addrs[1]).unwrap();
+    third
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut buf = [0u8; 16];
+    let read = std::io::Read::read(&mut third, &mut buf);
+    assert!(
+        matches!(&read, Ok(0))
+            || matches!(&read, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+        "the third connection was kept open: {read:?}"
+    );
+    assert!(stats.refused() >= 1);
+    drop(held);
 }
 
 #[test]

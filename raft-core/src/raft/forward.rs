@@ -43,15 +43,27 @@ impl Raft {
         Ok(id)
     }
 
-    /// At `ready`: everything forwarded since the last call goes to the leader in one message
-    /// per kind.
+    /// At `ready`: everything forwarded since the last call goes to the leader, proposals in
+    /// messages of at most `append_bytes_max` payload bytes (at least one proposal each), like
+    /// appends, so no message outgrows what a transport carries; reads in one message.
     pub(super) fn flush_forwarded(&mut self) {
         let Some(leader) = self.leader else {
             return;
         };
-        if !self.forwarded.proposal_buffer.is_empty() {
-            let proposals = std::mem::take(&mut self.forwarded.proposal_buffer);
-            self.send(leader, MessageBody::Propose { proposals });
+        let mut batch = Vec::new();
+        let mut batch_bytes = 0u64;
+        for (id, data) in std::mem::take(&mut self.forwarded.proposal_buffer) {
+            let bytes = data.len() as u64;
+            if !batch.is_empty() && batch_bytes + bytes > self.cfg.append_bytes_max {
+                let proposals = std::mem::take(&mut batch);
+                self.send(leader, MessageBody::Propose { proposals });
+                batch_bytes = 0;
+            }
+            batch_bytes += bytes;
+            batch.push((id, data));
+        }
+        if !batch.is_empty() {
+            self.send(leader, MessageBody::Propose { proposals: batch });
         }
         if !self.forwarded.read_buffer.is_empty() {
             let ids = std::mem::take(&mut self.forwarded.read_buffer);
