@@ -9,15 +9,16 @@ bin=target/debug/examples/kv_server
 dir=$(mktemp -d)
 pids=()
 cleanup() {
+  status=$?
   for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  if [ "$status" -ne 0 ]; then
+    for f in "$dir"/log*; do echo "== $f (last lines)"; tail -20 "$f"; done
+  fi
   rm -rf "$dir"
 }
 trap cleanup EXIT
 
-read -r -a ports < <(python3 -c 'import socket
-ss=[socket.socket() for _ in range(6)]
-[s.bind(("127.0.0.1",0)) for s in ss]
-print(" ".join(str(s.getsockname()[1]) for s in ss))')
+read -r -a ports < <(python3 scripts/free-ports.py 6)
 raft=("${ports[@]:0:3}"); client=("${ports[@]:3:3}")
 peers="1=127.0.0.1:${raft[0]},2=127.0.0.1:${raft[1]},3=127.0.0.1:${raft[2]}"
 for i in 0 1 2; do

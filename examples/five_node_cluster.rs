@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use examples::{free_loopback_addrs, start_node, Addresses, RunningNode, Tuning};
+use examples::{free_node_addrs, start_node, Addresses, RunningNode, Tuning};
 use kv_store::Client;
 use raft_core::{NodeId, Role};
 
@@ -80,8 +80,7 @@ impl Demo {
 }
 
 fn run() -> Result<(), String> {
-    let raft = free_loopback_addrs(NODES as usize).map_err(|e| e.to_string())?;
-    let clients = free_loopback_addrs(NODES as usize).map_err(|e| e.to_string())?;
+    let (raft, clients) = free_node_addrs(NODES as usize).map_err(|e| e.to_string())?;
     let mut demo = Demo {
         start: Instant::now(),
         raft: (1..=NODES).zip(raft).collect(),

@@ -14,10 +14,7 @@ cleanup() {
   rm -rf "$dir"
 }
 trap cleanup EXIT
-read -r -a ports < <(python3 -c 'import socket
-ss=[socket.socket() for _ in range(7)]
-[s.bind(("127.0.0.1",0)) for s in ss]
-print(" ".join(str(s.getsockname()[1]) for s in ss))')
+read -r -a ports < <(python3 scripts/free-ports.py 7)
 peers="1=127.0.0.1:${ports[0]},2=127.0.0.1:${ports[1]},3=127.0.0.1:${ports[2]}"
 for i in 0 1 2; do
   "$bin" --id $((i + 1)) --peers "$peers" --client-addr "127.0.0.1:${ports[$((i + 3))]}" \

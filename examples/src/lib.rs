@@ -138,12 +138,13 @@ fn seed(id: NodeId) -> u64 {
     t ^ id.rotate_left(48)
 }
 
-/// `n` free loopback addresses.
-pub fn free_loopback_addrs(n: usize) -> std::io::Result<Vec<SocketAddr>> {
-    let ls: Vec<std::net::TcpListener> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
-        .collect::<Result<_, _>>()?;
-    ls.iter().map(|l| l.local_addr()).collect()
+pub use transport_tcp::free_loopback_addrs;
+
+/// Raft and client addresses for `n` nodes, all distinct and free now.
+pub fn free_node_addrs(n: usize) -> std::io::Result<(Vec<SocketAddr>, Vec<SocketAddr>)> {
+    let mut raft = free_loopback_addrs(2 * n)?;
+    let clients = raft.split_off(n);
+    Ok((raft, clients))
 }
 
 /// The README's examples, compiled and run as tests (this crate depends on every other).

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 mod common;
 
 use common::kv_server;
-use examples::free_loopback_addrs;
+use examples::free_node_addrs;
 use kv_store::linearizability::{check_or_record, Op, Operation};
 use kv_store::resp::{encode, parse_reply, Limits, Value};
 use parking_lot::Mutex;
@@ -47,9 +47,10 @@ struct Procs {
 
 impl Procs {
     fn start() -> Arc<Procs> {
+        let (raft, clients) = free_node_addrs(ALL).unwrap();
         let p = Arc::new(Procs {
-            raft: free_loopback_addrs(ALL).unwrap(),
-            clients: free_loopback_addrs(ALL).unwrap(),
+            raft,
+            clients,
             dir: tempfile::tempdir().unwrap(),
             children: Mutex::new((0..ALL).map(|_| None).collect()),
         });

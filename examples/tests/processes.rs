@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 mod common;
 
 use common::kv_server;
-use examples::free_loopback_addrs;
+use examples::{free_loopback_addrs, free_node_addrs};
 use kv_store::resp::Value;
 use kv_store::Client;
 
@@ -22,9 +22,10 @@ struct Cluster {
 
 impl Cluster {
     fn start(n: usize) -> Cluster {
+        let (raft, clients) = free_node_addrs(n).unwrap();
         let mut c = Cluster {
-            raft: free_loopback_addrs(n).unwrap(),
-            clients: free_loopback_addrs(n).unwrap(),
+            raft,
+            clients,
             dir: tempfile::tempdir().unwrap(),
             procs: Vec::new(),
         };

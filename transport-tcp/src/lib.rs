@@ -14,8 +14,10 @@ mod config;
 pub mod frame;
 mod listener;
 mod peer;
+mod ports;
 
 pub use config::TcpConfig;
+pub use ports::free_loopback_addrs;
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};

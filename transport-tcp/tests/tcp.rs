@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use raft_core::{Entry, EntryKind, Message, MessageBody, NodeId};
@@ -11,10 +11,7 @@ use transport_tcp::frame::{self, Handshake};
 use transport_tcp::{TcpConfig, TcpTransport};
 
 fn free_addrs(n: usize) -> Vec<SocketAddr> {
-    let ls: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    ls.iter().map(|l| l.local_addr().unwrap()).collect()
+    transport_tcp::free_loopback_addrs(n).unwrap()
 }
 
 fn config(id: NodeId, addrs: &[SocketAddr]) -> TcpConfig {
