@@ -160,6 +160,39 @@ fn a_message_too_large_for_a_frame_is_dropped_and_the_connection_carries_on() {
 }
 
 #[test]
+fn a_peer_that_moved_is_found_at_its_new_address() {
+    let addrs = free_addrs(3);
+    // Node 2 is first known at an address where nobody listens.
+    let (mut t1, _in1, _s1) = TcpTransport::start(config(1, &addrs[..2])).unwrap();
+    t1.send(vec![heartbeat(1, 2, 1)]);
+    // It comes up elsewhere, and node 1 is told.
+    let mut c2 = config(2, &addrs[..2]);
+    c2.listen = addrs[2];
+    let (_t2, in2, _s2) = TcpTransport::start(c2).unwrap();
+    t1.add_peer(2, addrs[2]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seq = 2;
+    let mut got = Vec::new();
+    while got.is_empty() && Instant::now() < deadline {
+        t1.send(vec![heartbeat(1, 2, seq)]);
+        seq += 1;
+        got = receive_for(&in2, Duration::from_millis(200));
+    }
+    assert!(!got.is_empty(), "nothing reached node 2 at its new address");
+}
+
+fn receive_for(inbox: &Inbox, wait: Duration) -> Vec<Message> {
+    let deadline = Instant::now() + wait;
+    let mut got = Vec::new();
+    while Instant::now() < deadline {
+        if let Some(m) = inbox.recv_timeout(Duration::from_millis(20)) {
+            got.push(m);
+        }
+    }
+    got
+}
+
+#[test]
 fn a_connection_left_idle_is_replaced_before_it_loses_a_message() {
     // The receiver closes connections silent for 300 ms; the sender writes again after 1 s.
     let addrs = free_addrs(2);
