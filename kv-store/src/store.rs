@@ -188,12 +188,12 @@ impl KvStore {
                 Reply::Int(keys.iter().filter(|k| self.map.contains_key(*k)).count() as i64)
             }
             Query::MGet { keys } => {
-                let found = keys.iter().map(|k| self.map.get(k));
-                let bytes: usize = found.clone().flatten().map(Vec::len).sum();
+                let found: Vec<Option<&Value>> = keys.iter().map(|k| self.map.get(k)).collect();
+                let bytes: usize = found.iter().flatten().map(|v| v.len()).sum();
                 if bytes > REPLY_BYTES_MAX {
                     return too_large(bytes);
                 }
-                Reply::Values(found.map(|v| v.cloned()).collect())
+                Reply::Values(found.into_iter().map(|v| v.cloned()).collect())
             }
             Query::Digest => Reply::Int(i64::from(self.digest())),
             Query::Scan { prefix, limit } => {
@@ -201,12 +201,18 @@ impl KvStore {
                     .map
                     .range(prefix.clone()..)
                     .take_while(|(k, _)| k.starts_with(prefix))
-                    .take(*limit as usize);
-                let bytes: usize = found.clone().map(|(k, v)| k.len() + v.len()).sum();
+                    .take(*limit as usize)
+                    .collect::<Vec<_>>();
+                let bytes: usize = found.iter().map(|(k, v)| k.len() + v.len()).sum();
                 if bytes > REPLY_BYTES_MAX {
                     return too_large(bytes);
                 }
-                Reply::Pairs(found.map(|(k, v)| (k.clone(), v.clone())).collect())
+                Reply::Pairs(
+                    found
+                        .into_iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                )
             }
         }
     }

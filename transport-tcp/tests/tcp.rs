@@ -37,7 +37,12 @@ fn heartbeat(from: NodeId, to: NodeId, seq: u64) -> Message {
 }
 
 fn receive(inbox: &Inbox, n: usize) -> Vec<Message> {
-    let deadline = Instant::now() + Duration::from_secs(5);
+    receive_within(inbox, n, Duration::from_secs(5))
+}
+
+/// Up to `n` messages, waiting at most `wait` for them.
+fn receive_within(inbox: &Inbox, n: usize, wait: Duration) -> Vec<Message> {
+    let deadline = Instant::now() + wait;
     let mut got = Vec::new();
     while got.len() < n && Instant::now() < deadline {
         if let Some(m) = inbox.recv_timeout(Duration::from_millis(50)) {
@@ -176,20 +181,9 @@ fn a_peer_that_moved_is_found_at_its_new_address() {
     while got.is_empty() && Instant::now() < deadline {
         t1.send(vec![heartbeat(1, 2, seq)]);
         seq += 1;
-        got = receive_for(&in2, Duration::from_millis(200));
+        got = receive_within(&in2, 1, Duration::from_millis(200));
     }
     assert!(!got.is_empty(), "nothing reached node 2 at its new address");
-}
-
-fn receive_for(inbox: &Inbox, wait: Duration) -> Vec<Message> {
-    let deadline = Instant::now() + wait;
-    let mut got = Vec::new();
-    while Instant::now() < deadline {
-        if let Some(m) = inbox.recv_timeout(Duration::from_millis(20)) {
-            got.push(m);
-        }
-    }
-    got
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! in its size, and it checks the limits as the headers arrive, before the bytes they announce
 //! are buffered.
 
-use super::{Limits, ProtocolError, HEADER_LINE_MAX};
+use super::{line, number, Limits, ProtocolError, HEADER_LINE_MAX};
 
 /// Where the framer is within the request at the front of the buffer.
 #[derive(Clone, Copy, Debug, Default)]
@@ -35,7 +35,7 @@ impl Framer {
             return self.inline(buf, limits);
         }
         if self.left.is_none() {
-            let Some((n, next)) = self.header(buf, 0)? else {
+            let Some((n, next)) = header(buf, 0)? else {
                 return Ok(None);
             };
             if n == -1 {
@@ -53,7 +53,7 @@ impl Framer {
                 Some(b'$') => {}
                 Some(_) => return Err(ProtocolError("expected an array of bulk strings".into())),
             }
-            let Some((len, next)) = self.header(buf, self.pos)? else {
+            let Some((len, next)) = header(buf, self.pos)? else {
                 return Ok(None);
             };
             if len < 0 || len as u64 > limits.bulk_bytes_max as u64 {
@@ -67,20 +67,6 @@ impl Framer {
             self.left = Some(left - 1);
         }
         Ok(Some(self.done(self.pos)))
-    }
-
-    /// A number line (`*n` or `$n`) at `at`: the number and the offset after the line.
-    fn header(&self, buf: &[u8], at: usize) -> Result<Option<(i64, usize)>, ProtocolError> {
-        let rest = &buf[at + 1..];
-        let window = &rest[..rest.len().min(HEADER_LINE_MAX + 2)];
-        let Some(i) = window.windows(2).position(|w| w == b"\r\n") else {
-            if rest.len() > HEADER_LINE_MAX {
-                return Err(ProtocolError("line too long".into()));
-            }
-            return Ok(None);
-        };
-        let n = super::number(&rest[..i])?;
-        Ok(Some((n, at + 1 + i + 2)))
     }
 
     /// An inline command ends at its first newline; the search resumes where it stopped.
@@ -100,5 +86,15 @@ impl Framer {
     fn done(&mut self, len: usize) -> usize {
         *self = Framer::default();
         len
+    }
+}
+
+/// A number line (`*n` or `$n`) at `at`: the number and the offset after the line. Only the
+/// longest a header may be is searched for its end.
+fn header(buf: &[u8], at: usize) -> Result<Option<(i64, usize)>, ProtocolError> {
+    let end = buf.len().min(at + 1 + HEADER_LINE_MAX + 2);
+    match line(&buf[..end], at + 1, HEADER_LINE_MAX)? {
+        Some((head, next)) => Ok(Some((number(head)?, next))),
+        None => Ok(None),
     }
 }

@@ -136,27 +136,25 @@ impl Conn {
         for p in pending.drain(..) {
             let v = match p {
                 Pending::Ready(v) => v,
-                Pending::Waiting(rx, kind) => match rx.recv_deadline(deadline) {
-                    Ok(Ok(bytes)) => from_reply(Reply::decode(&bytes)),
-                    Ok(Err(Error::Timeout)) if kind == Kind::Write => {
-                        from_error(Error::OutcomeUnknown)
+                Pending::Waiting(rx, kind) => {
+                    let answer = rx.recv_deadline(deadline).unwrap_or_else(|e| match e {
+                        crossbeam_channel::RecvTimeoutError::Timeout => Err(Error::Timeout),
+                        // The node dropped the request: it is shutting down.
+                        crossbeam_channel::RecvTimeoutError::Disconnected => Err(Error::Shutdown),
+                    });
+                    match answer {
+                        Ok(bytes) => from_reply(Reply::decode(&bytes)),
+                        // A write that timed out may still commit: saying TRYAGAIN would
+                        // invite a retry that applies it twice.
+                        Err(Error::Timeout) if kind == Kind::Write => {
+                            from_error(Error::OutcomeUnknown)
+                        }
+                        Err(e) => {
+                            self.node_gone |= e == Error::Shutdown;
+                            from_error(e)
+                        }
                     }
-                    Ok(Err(e)) => {
-                        self.node_gone |= e == Error::Shutdown;
-                        from_error(e)
-                    }
-                    // The node dropped the request: it is shutting down.
-                    Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
-                        self.node_gone = true;
-                        from_error(Error::Shutdown)
-                    }
-                    // A write that timed out may still commit: saying TRYAGAIN would invite a
-                    // retry that applies it twice.
-                    Err(crossbeam_channel::RecvTimeoutError::Timeout) if kind == Kind::Write => {
-                        from_error(Error::OutcomeUnknown)
-                    }
-                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => from_error(Error::Timeout),
-                },
+                }
             };
             resp::encode(&v, out);
             if out.len() > OUT_BYTES_FLUSH {
