@@ -263,6 +263,46 @@ fn a_write_that_times_out_is_reported_as_unknown_and_a_hopeless_request_is_not_r
     c.nodes[l].pause(false).unwrap();
 }
 
+/// A write the leader took and then gave up on because it was shut down did commit on the
+/// others: TRYAGAIN would invite a retry that applies it twice.
+#[test]
+fn a_write_cut_off_by_a_shutdown_is_reported_as_unknown() {
+    let c = cluster(|_| {});
+    let l = c.leader();
+    let leader_id = l as u64 + 1;
+    let followers: Vec<usize> = (0..3).filter(|i| *i != l).collect();
+    let mut cl = Client::connect(c.addr(l));
+    assert_eq!(cl.call(&["SET", "warm", "1"]), ok());
+    // The leader's clock stops (it keeps leading) and its followers' acknowledgements are lost:
+    // the INCR reaches their logs but the leader never counts it.
+    c.nodes[l].pause(true).unwrap();
+    for f in &followers {
+        c.net.set_drop(*f as u64 + 1, leader_id, 1000);
+    }
+    let next = c.nodes[l].status().unwrap().last_index + 1;
+    cl.send(&["INCR", "counter"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !followers
+        .iter()
+        .all(|f| c.nodes[*f].status().is_ok_and(|s| s.last_index >= next))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the INCR never reached the followers"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    c.nodes[l].close();
+    let answer = cl.reply();
+    assert!(
+        matches!(&answer, Some(Value::Error(e)) if e.starts_with("ERR outcome unknown")),
+        "{answer:?}"
+    );
+    c.net.heal();
+    let mut other = Client::connect(c.addr(followers[0]));
+    assert_eq!(other.call(&["GET", "counter"]), bulk("1"), "it did commit");
+}
+
 #[test]
 fn a_retried_session_write_applies_once() {
     let c = cluster(|_| {});

@@ -139,8 +139,15 @@ impl Conn {
                 Pending::Waiting(rx, kind) => {
                     let answer = rx.recv_deadline(deadline).unwrap_or_else(|e| match e {
                         crossbeam_channel::RecvTimeoutError::Timeout => Err(Error::Timeout),
-                        // The node dropped the request: it is shutting down.
-                        crossbeam_channel::RecvTimeoutError::Disconnected => Err(Error::Shutdown),
+                        // The node dropped the request without an answer: it is going away.
+                        // A write it dropped may have reached the log and may still commit.
+                        crossbeam_channel::RecvTimeoutError::Disconnected => {
+                            self.node_gone = true;
+                            Err(match kind {
+                                Kind::Write => Error::OutcomeUnknown,
+                                _ => Error::Shutdown,
+                            })
+                        }
                     });
                     match answer {
                         Ok(bytes) => from_reply(Reply::decode(&bytes)),

@@ -29,7 +29,7 @@ pub(crate) fn from_error(e: Error) -> Value {
         Error::Busy => "TRYAGAIN the server is busy".into(),
         Error::NotCommitted => "TRYAGAIN the write was not committed (leadership changed); it is safe to retry".into(),
         Error::OutcomeUnknown => {
-            "ERR outcome unknown: leadership changed after the write was accepted; it may or may not have been applied".into()
+            "ERR outcome unknown: the write was accepted, then leadership changed, the node stopped or the wait timed out; it may or may not have been applied".into()
         }
         Error::Shutdown => "TRYAGAIN this node is shut down; try another".into(),
         Error::Storage(e) => format!("ERR storage failure: {e}"),

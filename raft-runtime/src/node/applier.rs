@@ -53,6 +53,13 @@ impl<S: StateMachine> Applier<S> {
     }
 
     pub(crate) fn run(mut self, jobs: Receiver<ApplyJob>, done: Sender<ApplyDone>) {
+        self.serve(jobs, done);
+        // Stopping (shutdown or failure): entries still awaited are in the log and may commit
+        // on other nodes, so their clients hear that the outcome is unknown, never silence.
+        self.fail_all(Error::Shutdown);
+    }
+
+    fn serve(&mut self, jobs: Receiver<ApplyJob>, done: Sender<ApplyDone>) {
         while let Ok(job) = jobs.recv() {
             let before = self.applied;
             let mut next = Some(job);
@@ -123,16 +130,20 @@ impl<S: StateMachine> Applier<S> {
             ApplyJob::FailWaitersAbove { index } => {
                 self.fail_waiters(|i| i > index, Error::OutcomeUnknown);
             }
-            ApplyJob::FailAll(e) => {
-                self.fail_waiters(|_| true, e.clone());
-                for (_, reads) in std::mem::take(&mut self.reads) {
-                    for (_, reply) in reads {
-                        let _ = reply.send(Err(e.clone()));
-                    }
-                }
-            }
+            ApplyJob::FailAll(e) => self.fail_all(e),
         }
         Ok(())
+    }
+
+    /// The node stops: writes awaited may still commit elsewhere (`OutcomeUnknown`); reads get
+    /// `e`.
+    fn fail_all(&mut self, e: Error) {
+        self.fail_waiters(|_| true, Error::OutcomeUnknown);
+        for (_, reads) in std::mem::take(&mut self.reads) {
+            for (_, reply) in reads {
+                let _ = reply.send(Err(e.clone()));
+            }
+        }
     }
 
     fn apply(&mut self, entries: Vec<raft_core::Entry>) {

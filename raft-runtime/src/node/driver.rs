@@ -339,11 +339,13 @@ impl<T: Transport> Driver<T> {
         }
     }
 
-    /// Answers every waiting client with the node's failure (or `Shutdown`).
+    /// Answers every waiting client: proposals the core took may still commit (forwarded to a
+    /// leader, or appended and sent to followers), so they are told `OutcomeUnknown`; reads,
+    /// transfers and requests still queued get the node's failure (or `Shutdown`).
     fn fail_everything(&mut self) {
         let e = self.failed.clone().unwrap_or(Error::Shutdown);
         for (_, reply) in self.proposals.drain() {
-            let _ = reply.send(Err(e.clone()));
+            let _ = reply.send(Err(Error::OutcomeUnknown));
         }
         for (_, (_, reply)) in self.reads.drain() {
             let _ = reply.send(Err(e.clone()));

@@ -123,12 +123,14 @@ impl Node {
     }
 
     /// Proposes `command` and waits until it is committed and applied, returning the state
-    /// machine's response.
+    /// machine's response. Giving up after `timeout` is `Error::OutcomeUnknown`: the command may
+    /// still commit.
     pub fn propose(&self, command: Vec<u8>, timeout: Duration) -> Result<Vec<u8>, Error> {
-        wait(self.propose_async(command)?, timeout)
+        wait_write(self.propose_async(command)?, timeout)
     }
 
-    /// Proposes `command`; the receiver gets the response once it is applied.
+    /// Proposes `command`; the receiver gets the response once it is applied. Every accepted
+    /// proposal gets an answer; a closed channel would mean the same as `Error::OutcomeUnknown`.
     pub fn propose_async(
         &self,
         command: Vec<u8>,
@@ -169,7 +171,7 @@ impl Node {
         change: MembershipChange,
         timeout: Duration,
     ) -> Result<(), Error> {
-        wait(
+        wait_write(
             self.ask(|reply| Request::Membership { change, reply })?,
             timeout,
         )
@@ -274,6 +276,17 @@ fn wait<T>(rx: Receiver<Result<T, Error>>, timeout: Duration) -> Result<T, Error
         Ok(r) => r,
         Err(RecvTimeoutError::Timeout) => Err(Error::Timeout),
         Err(RecvTimeoutError::Disconnected) => Err(Error::Shutdown),
+    }
+}
+
+/// Waits for a write's answer. Once the request is queued the core may take it at any moment,
+/// so giving up (a timeout, or a node gone without answering) leaves its outcome unknown.
+fn wait_write<T>(rx: Receiver<Result<T, Error>>, timeout: Duration) -> Result<T, Error> {
+    match rx.recv_timeout(timeout) {
+        Ok(r) => r,
+        Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
+            Err(Error::OutcomeUnknown)
+        }
     }
 }
 
