@@ -55,7 +55,7 @@ fn shut_down_and_check(
 
 #[test]
 fn a_leader_shut_down_before_counting_acks_says_outcome_unknown() {
-    let mut c = Cluster::start(3, slow_ticks);
+    let c = Cluster::start(3, slow_ticks);
     c.write("warm=1");
     let leader = c.leader();
     let followers: Vec<NodeId> = c.ids.iter().copied().filter(|i| *i != leader).collect();
@@ -74,7 +74,7 @@ fn a_leader_shut_down_before_counting_acks_says_outcome_unknown() {
 
 #[test]
 fn a_follower_shut_down_while_its_forwarded_write_is_out_says_outcome_unknown() {
-    let mut c = Cluster::start(3, slow_ticks);
+    let c = Cluster::start(3, slow_ticks);
     c.write("warm=1");
     let leader = c.leader();
     let f = c.ids.iter().copied().find(|i| *i != leader).unwrap();
