@@ -3,16 +3,28 @@
 //! wait behind that work (the seed's hard-won lesson).
 
 use std::collections::HashMap;
+use std::time::Instant;
 
 use crossbeam_channel::{select, Receiver, Sender};
 use raft_core::{Event, Message, ProposalId, Raft, ReadId, Request as CoreRequest, Role};
 
+use super::clock::Clock;
 use super::jobs::{ApplyDone, ApplyJob, Reply, Request, Status, StorageDone, StorageJob};
 use crate::error::Error;
 use crate::transport::Transport;
 
 /// Most items taken from one channel before the driver acts: batching without starving ticks.
 const DRAIN_MAX: usize = 4096;
+
+/// What woke the driver.
+enum Input {
+    Message(Message),
+    Request(Request),
+    Storage(StorageDone),
+    Applied(ApplyDone),
+    /// A tick fell due (or nothing else arrived).
+    Tick,
+}
 
 pub(crate) struct Driver<T> {
     pub(crate) raft: Raft,
@@ -23,7 +35,7 @@ pub(crate) struct Driver<T> {
     pub(crate) storage_rx: Receiver<StorageDone>,
     pub(crate) apply_tx: Sender<ApplyJob>,
     pub(crate) apply_rx: Receiver<ApplyDone>,
-    pub(crate) ticker: Receiver<std::time::Instant>,
+    pub(crate) clock: Clock,
     pub(crate) proposals: HashMap<ProposalId, Reply<Vec<u8>>>,
     pub(crate) reads: HashMap<ReadId, (Vec<u8>, Reply<Vec<u8>>)>,
     pub(crate) transfer: Option<Reply<()>>,
@@ -47,26 +59,18 @@ impl<T: Transport> Driver<T> {
                 }
                 continue;
             }
-            select! {
-                recv(self.inbox) -> m => match m {
-                    Ok(m) => self.step(m),
-                    // The transport is gone; nothing more will arrive from peers.
-                    Err(_) => self.inbox = crossbeam_channel::never(),
-                },
-                recv(self.requests) -> r => match r {
-                    Ok(r) => self.request(r),
-                    // Every handle is gone: nobody can ask for anything any more.
-                    Err(_) => self.shutting_down = true,
-                },
-                recv(self.storage_rx) -> d => match d {
-                    Ok(d) => self.storage_done(d),
-                    Err(_) => self.fail(Error::Storage(crate::storage::StorageError::Closed)),
-                },
-                recv(self.apply_rx) -> d => match d {
-                    Ok(d) => self.apply_done(d),
-                    Err(_) => self.fail(Error::StateMachine("the apply thread stopped".into())),
-                },
-                recv(self.ticker) -> _ => if !self.paused { self.raft.tick() },
+            let input = self.next_input();
+            // The time that passed while waiting (or while the thread was stopped, starved or
+            // blocked in a send) reaches the core before anything that arrived meanwhile: a
+            // lease or a timeout is judged at the real time, not at the time the driver last
+            // looked.
+            self.catch_up();
+            match input {
+                Input::Message(m) => self.step(m),
+                Input::Request(r) => self.request(r),
+                Input::Storage(d) => self.storage_done(d),
+                Input::Applied(d) => self.apply_done(d),
+                Input::Tick => {}
             }
             self.drain_inputs();
             if self.failed.is_none() && !self.shutting_down {
@@ -74,6 +78,47 @@ impl<T: Transport> Driver<T> {
             }
         }
         self.fail_everything();
+    }
+
+    /// Waits for the next input, or until the next tick falls due.
+    fn next_input(&mut self) -> Input {
+        let wait = self.clock.until_next(Instant::now());
+        select! {
+            recv(self.inbox) -> m => match m {
+                Ok(m) => Input::Message(m),
+                // The transport is gone; nothing more will arrive from peers.
+                Err(_) => {
+                    self.inbox = crossbeam_channel::never();
+                    Input::Tick
+                }
+            },
+            recv(self.requests) -> r => match r {
+                Ok(r) => Input::Request(r),
+                // Every handle is gone: nobody can ask for anything any more.
+                Err(_) => Input::Request(Request::Shutdown),
+            },
+            recv(self.storage_rx) -> d => match d {
+                Ok(d) => Input::Storage(d),
+                Err(_) => Input::Storage(StorageDone::Failed(crate::storage::StorageError::Closed)),
+            },
+            recv(self.apply_rx) -> d => match d {
+                Ok(d) => Input::Applied(d),
+                Err(_) => Input::Applied(ApplyDone::Failed("the apply thread stopped".into())),
+            },
+            default(wait) => Input::Tick,
+        }
+    }
+
+    /// Gives the core every tick that fell due since the last one (none while paused).
+    fn catch_up(&mut self) {
+        let now = Instant::now();
+        if self.paused {
+            self.clock.skip(now);
+            return;
+        }
+        for _ in 0..self.clock.due(now) {
+            self.raft.tick();
+        }
     }
 
     /// Shutting down or failed: finish the writes in flight (or give up on them if storage is

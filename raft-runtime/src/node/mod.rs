@@ -7,6 +7,7 @@
 //! threads (the seed's second lesson).
 
 mod applier;
+mod clock;
 mod driver;
 mod jobs;
 mod persister;
@@ -99,7 +100,13 @@ impl Node {
             storage_rx,
             apply_tx,
             apply_rx,
-            ticker: crossbeam_channel::tick(config.tick_interval),
+            // Four maximum election timeouts: every timeout, lease and expiry in the core has
+            // run out by then.
+            clock: clock::Clock::new(
+                config.tick_interval,
+                4 * config.raft.election_timeout_ticks_max,
+                std::time::Instant::now(),
+            ),
             proposals: HashMap::new(),
             reads: HashMap::new(),
             transfer: None,

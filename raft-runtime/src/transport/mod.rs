@@ -9,7 +9,8 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use raft_core::Message;
 
 /// Sends messages to peers. It must never block the caller: a message it cannot send now may be
-/// dropped (Raft retries what matters).
+/// dropped (Raft retries what matters). A send that blocks anyway stalls the driver, which then
+/// catches its clock up before it steps anything else, so leases stay safe, but heartbeats wait.
 pub trait Transport: Send + 'static {
     fn send(&mut self, messages: Vec<Message>);
 }
