@@ -1,9 +1,11 @@
 //! Crash consistency of the disk storage, in the style of redb's tests: the storage runs on a
 //! simulated file system that keeps a "written" and a "durable" image of every file and of the
 //! directory. A workload of persist batches (appends, conflicting suffixes, votes, snapshots) is
-//! run with a crash at the Nth sync, for every N the workload reaches, optionally tearing the
-//! last unsynced write. After reopening from the durable image: everything acknowledged is
-//! present, and nothing appears that was never written.
+//! run with a crash at the Nth sync, for every N the workload reaches, and the unsynced bytes of
+//! the last write reach the disk in several ways: not at all, half of them, or page by page in
+//! any order (holes, with later pages written and the file's length either extended or not).
+//! After reopening from the durable image: everything acknowledged is present, and nothing
+//! appears that was never written.
 
 use std::collections::{BTreeMap, HashSet};
 use std::io;
@@ -41,10 +43,61 @@ fn crashed() -> io::Error {
     io::Error::other("simulated crash")
 }
 
+/// The page size of the simulated disk: small, so that one batch spans several pages.
+const PAGE_BYTES: usize = 16;
+
+/// How the unsynced bytes of the last write reach the disk in a crash.
+#[derive(Clone, Debug)]
+enum Writeback {
+    /// None of them.
+    Nothing,
+    /// The first half (a write cut short).
+    Half,
+    /// The pages (of `PAGE_BYTES`, at file offsets) marked true, in whatever order they went:
+    /// the others read as zeros. With `full_length`, the file's size reached the disk too;
+    /// otherwise it ends with the last page written.
+    Pages {
+        written: Vec<bool>,
+        full_length: bool,
+    },
+}
+
+impl Writeback {
+    /// The file after the crash, from what was durable and what was written.
+    fn apply(&self, durable: &[u8], written: &[u8]) -> Vec<u8> {
+        let mut content = durable.to_vec();
+        let extra = &written[durable.len()..];
+        match self {
+            Writeback::Nothing => {}
+            Writeback::Half => content.extend_from_slice(&extra[..extra.len() / 2]),
+            Writeback::Pages {
+                written: pages,
+                full_length,
+            } => {
+                let first_page = durable.len() / PAGE_BYTES;
+                let mut end = durable.len();
+                content.resize(written.len(), 0);
+                for (i, on) in pages.iter().enumerate() {
+                    let from = ((first_page + i) * PAGE_BYTES).max(durable.len());
+                    let to = ((first_page + i + 1) * PAGE_BYTES).min(written.len());
+                    if *on && from < to {
+                        content[from..to].copy_from_slice(&written[from..to]);
+                        end = end.max(to);
+                    }
+                }
+                if !full_length {
+                    content.truncate(end);
+                }
+            }
+        }
+        content
+    }
+}
+
 impl SimFs {
-    /// The file system as a machine would find it after the crash: only what was durable, and,
-    /// with `tear`, half of the unsynced bytes last appended to one file.
-    fn after_crash(&self, tear: Option<usize>) -> SimFs {
+    /// The file system as a machine would find it after the crash: only what was durable, and
+    /// the unsynced bytes last appended to file `tear` as `writeback` says.
+    fn after_crash(&self, tear: Option<usize>, writeback: &Writeback) -> SimFs {
         let s = self.0.lock();
         let mut next = SimState::default();
         for (name, id) in &s.durable_names {
@@ -54,8 +107,7 @@ impl SimFs {
                 && f.written.len() > f.durable.len()
                 && f.written.starts_with(&f.durable)
             {
-                let extra = &f.written[f.durable.len()..];
-                content.extend_from_slice(&extra[..extra.len() / 2]);
+                content = writeback.apply(&f.durable, &f.written);
             }
             next.files.push(FileData {
                 written: content.clone(),
@@ -66,6 +118,16 @@ impl SimFs {
             next.durable_names.insert(name.clone(), new_id);
         }
         SimFs(Arc::new(Mutex::new(next)))
+    }
+
+    /// How many pages the unsynced bytes of file `id` touch.
+    fn unsynced_pages(&self, id: usize) -> usize {
+        let s = self.0.lock();
+        let f = &s.files[id];
+        if f.written.len() <= f.durable.len() {
+            return 0;
+        }
+        (f.written.len() - 1) / PAGE_BYTES - f.durable.len() / PAGE_BYTES + 1
     }
 
     /// The file most recently written past its durable length, if any.
@@ -292,7 +354,9 @@ fn apply(log: &mut Vec<Entry>, entries: &[Entry]) {
     }
 }
 
-fn run(crash_at: Option<u64>, tear: bool) -> (SimFs, Model, u64) {
+/// Runs the workload, crashing at sync `crash_at`: the file system as it was at the crash, the
+/// model of what may be on disk, and how many syncs the run made.
+fn run(crash_at: Option<u64>) -> (SimFs, Model, u64) {
     let fs = SimFs::default();
     fs.0.lock().crash_at = crash_at;
     let options = DiskOptions {
@@ -340,9 +404,38 @@ fn run(crash_at: Option<u64>, tear: bool) -> (SimFs, Model, u64) {
             }
         }
     }
-    let torn = if tear { fs.unsynced_file() } else { None };
     let total = fs.syncs();
-    (fs.after_crash(torn), model, total)
+    (fs, model, total)
+}
+
+/// Ways the unsynced pages of a write of `pages` pages can reach the disk: every single page
+/// missing (a hole with everything after it written), and a few pseudo-random subsets.
+fn page_writebacks(pages: usize, seed: u64) -> Vec<Writeback> {
+    let mut out = Vec::new();
+    for hole in 0..pages {
+        for full_length in [false, true] {
+            out.push(Writeback::Pages {
+                written: (0..pages).map(|i| i != hole).collect(),
+                full_length,
+            });
+        }
+    }
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    for _ in 0..4 {
+        let written = (0..pages)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x.is_multiple_of(2)
+            })
+            .collect();
+        out.push(Writeback::Pages {
+            written,
+            full_length: x.is_multiple_of(3),
+        });
+    }
+    out
 }
 
 fn check(fs: SimFs, model: &Model, what: &str) {
@@ -384,15 +477,32 @@ fn check(fs: SimFs, model: &Model, what: &str) {
 
 #[test]
 fn after_a_crash_at_any_sync_everything_acknowledged_is_back_and_nothing_else() {
-    let (_, _, total) = run(None, false);
+    let (_, _, total) = run(None);
     assert!(total > 50, "the workload syncs {total} times");
+    let mut holes = 0;
     for n in 1..=total {
-        for tear in [false, true] {
-            let (fs, model, _) = run(Some(n), tear);
-            check(fs, &model, &format!("crash at sync {n} (torn: {tear})"));
+        let (fs, model, _) = run(Some(n));
+        let torn = fs.unsynced_file();
+        let mut writebacks = vec![Writeback::Nothing, Writeback::Half];
+        if let Some(id) = torn {
+            let pages = fs.unsynced_pages(id);
+            holes += pages;
+            writebacks.extend(page_writebacks(pages, n));
+        }
+        for w in &writebacks {
+            check(
+                fs.after_crash(torn, w),
+                &model,
+                &format!("crash at sync {n}, {w:?}"),
+            );
         }
     }
+    assert!(holes > 100, "only {holes} unsynced pages were tried");
     // And without a crash, everything is there.
-    let (fs, model, _) = run(None, false);
-    check(fs, &model, "no crash");
+    let (fs, model, _) = run(None);
+    check(
+        fs.after_crash(None, &Writeback::Nothing),
+        &model,
+        "no crash",
+    );
 }

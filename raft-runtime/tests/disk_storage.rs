@@ -156,3 +156,93 @@ fn a_snapshot_from_the_leader_replaces_the_whole_log() {
         "the old entries 1..3 are gone"
     );
 }
+
+/// Zeroes 12 bytes of `file` at `at`, as a page that never reached the disk; returns the file.
+fn punch_hole(file: &std::path::Path, at: usize) -> Vec<u8> {
+    let mut bytes = std::fs::read(file).unwrap();
+    bytes[at..at + 12].fill(0);
+    std::fs::write(file, &bytes).unwrap();
+    bytes
+}
+
+/// After a power cut the pages of the batch being written can reach the disk in any order: a
+/// hole, then valid records of that same batch. None of it was acknowledged, so the log is cut
+/// at the hole, and the node starts.
+#[test]
+fn a_hole_in_the_last_batch_is_cut_off_with_the_records_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path(), 1 << 20);
+    s.load().unwrap();
+    s.persist(&[persist(1, None, vec![entry(1, 1), entry(2, 1)])])
+        .unwrap();
+    drop(s);
+    let seg = segments(dir.path()).pop().unwrap();
+    let synced = std::fs::metadata(&seg).unwrap().len() as usize;
+    let mut s = open(dir.path(), 1 << 20);
+    s.load().unwrap();
+    // One batch of three requests: one write, one sync.
+    s.persist(&[
+        persist(2, None, vec![entry(3, 1)]),
+        persist(3, None, vec![entry(4, 1)]),
+        persist(4, None, vec![entry(5, 1)]),
+    ])
+    .unwrap();
+    drop(s);
+    punch_hole(&seg, synced); // the batch's first page never reached the disk
+    let r = open(dir.path(), 1 << 20).load().unwrap();
+    assert_eq!(r.entries, vec![entry(1, 1), entry(2, 1)]);
+    assert_eq!(
+        std::fs::read(&seg).unwrap().len(),
+        synced,
+        "cut at the hole"
+    );
+}
+
+/// The same hole in a batch that a later batch was written after (so the hole's bytes had been
+/// synced) is corruption of acknowledged entries: refused, naming the file and the offset.
+#[test]
+fn a_hole_in_a_batch_synced_before_a_later_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path(), 1 << 20);
+    s.load().unwrap();
+    s.persist(&[persist(1, None, vec![entry(1, 1)])]).unwrap();
+    let seg = segments(dir.path()).pop().unwrap();
+    let first_end = std::fs::metadata(&seg).unwrap().len() as usize;
+    s.persist(&[
+        persist(2, None, vec![entry(2, 1)]),
+        persist(3, None, vec![entry(3, 1)]),
+    ])
+    .unwrap();
+    s.persist(&[persist(4, None, vec![entry(4, 1)])]).unwrap();
+    drop(s);
+    let bytes = punch_hole(&seg, first_end);
+    match open(dir.path(), 1 << 20).load() {
+        Err(StorageError::Corrupt { path, offset, .. }) => {
+            assert_eq!(path, seg.display().to_string());
+            assert_eq!(offset, first_end as u64);
+        }
+        other => panic!("expected corruption to be reported, got {other:?}"),
+    }
+    assert_eq!(std::fs::read(&seg).unwrap(), bytes, "nothing was cut off");
+}
+
+/// Two storages (two processes, or two nodes of one process) on one directory would both
+/// acknowledge writes and lose one side's: the second opener is refused at once.
+#[test]
+fn a_second_opener_of_a_directory_is_refused_while_the_first_holds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = open(dir.path(), 1 << 20);
+    let second = raft_runtime::DiskStorage::open(dir.path(), Default::default());
+    let Err(e) = second else {
+        panic!("a second storage opened the same directory")
+    };
+    assert_eq!(
+        e,
+        StorageError::Locked {
+            path: dir.path().display().to_string()
+        }
+    );
+    assert!(e.to_string().contains("another process"), "{e}");
+    drop(first);
+    open(dir.path(), 1 << 20).load().unwrap();
+}

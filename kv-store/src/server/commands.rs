@@ -117,7 +117,7 @@ pub(crate) fn parse(args: Vec<Vec<u8>>) -> Op {
         "incrby" => arity("incrby"),
         "mget" if n >= 1 => Op::Read(Query::MGet { keys: rest }),
         "mget" => arity("mget"),
-        "mset" if n >= 2 && n % 2 == 0 => {
+        "mset" if n >= 2 && n.is_multiple_of(2) => {
             let mut pairs = Vec::with_capacity(n / 2);
             let mut it = rest.into_iter();
             while let (Some(k), Some(v)) = (it.next(), it.next()) {

@@ -3,7 +3,7 @@
 mod disk;
 mod mem;
 
-pub use disk::{DiskOptions, DiskStorage, RealFs, SyncPolicy, Vfs};
+pub use disk::{DirLock, DiskOptions, DiskStorage, RealFs, SyncPolicy, Vfs};
 pub use mem::MemStorage;
 
 use raft_core::{Persist, Restore, Snapshot};
@@ -20,6 +20,11 @@ pub enum StorageError {
         offset: u64,
         reason: String,
     },
+    #[error(
+        "the data directory {path} is in use: another process (or another storage in this one) \
+         holds its lock; two nodes must never share a directory"
+    )]
+    Locked { path: String },
     #[error("storage closed")]
     Closed,
 }

@@ -10,14 +10,20 @@
 //! - `snap-<index>.snap`: a snapshot (metadata record, data record), written atomically. It names
 //!   the first segment still needed after it; older segments and snapshots are then deleted.
 //!
-//! On open: the newest valid snapshot, then the log replayed from the segment it names. A torn
-//! last record (a crash mid-write) is cut off and logged; damage anywhere else is an error that
-//! names the file and offset, and the node refuses to start rather than silently lose entries.
+//! - `LOCK`: locked (`flock`) for as long as the storage is open, so two processes never share
+//!   the directory.
+//!
+//! On open: the newest valid snapshot, then the log replayed from the segment it names. Each
+//! record says how much of its segment was synced when it was written. Damage in the last
+//! segment that no later record claims was synced is the unsynced batch a crash cut short (its
+//! pages may have reached the disk in any order): the log is cut there and the cut logged.
+//! Damage in bytes that were once synced is an error that names the file and offset, and the
+//! node refuses to start rather than silently lose entries.
 
 mod record;
 mod vfs;
 
-pub use vfs::{RealFs, Vfs};
+pub use vfs::{DirLock, RealFs, Vfs};
 
 use std::path::{Path, PathBuf};
 
@@ -58,6 +64,10 @@ impl Default for DiskOptions {
 struct WalRecord {
     commit: Index,
     entries: Vec<Entry>,
+    /// How many bytes of this segment were durable (synced) when this record was written. A
+    /// damaged spot below this offset was once synced: that is corruption, not a crash's
+    /// leftover (see `load`).
+    synced_bytes: u64,
 }
 
 /// The snapshot file's first record.
@@ -80,6 +90,8 @@ struct Segment {
     /// The highest index ever written into it.
     max_index: Index,
     bytes: u64,
+    /// The bytes known durable: everything before the last completed sync.
+    synced_bytes: u64,
 }
 
 /// Storage in a directory. See the module documentation for the layout.
@@ -92,10 +104,13 @@ pub struct DiskStorage<F: Vfs = RealFs> {
     snapshot_index: Index,
     last_index: Index,
     loaded: bool,
+    /// Held for the storage's whole life: no other opener can use the directory meanwhile.
+    _lock: DirLock,
 }
 
 impl DiskStorage<RealFs> {
-    /// Storage in `dir` (created if missing). Nothing is read until `load`.
+    /// Storage in `dir` (created if missing), locked against every other opener, in this
+    /// process or another, until the storage is dropped. Nothing is read until `load`.
     pub fn open(
         dir: impl AsRef<Path>,
         options: DiskOptions,
@@ -112,6 +127,12 @@ impl<F: Vfs> DiskStorage<F> {
     ) -> Result<DiskStorage<F>, StorageError> {
         let dir = dir.as_ref().to_path_buf();
         fs.create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+        let lock = fs.lock_dir(&dir).map_err(|e| match e.kind() {
+            std::io::ErrorKind::WouldBlock => StorageError::Locked {
+                path: dir.display().to_string(),
+            },
+            _ => io(&dir.join(vfs::LOCK_FILE), e),
+        })?;
         Ok(DiskStorage {
             fs,
             dir,
@@ -121,6 +142,7 @@ impl<F: Vfs> DiskStorage<F> {
             snapshot_index: 0,
             last_index: 0,
             loaded: false,
+            _lock: lock,
         })
     }
 
@@ -210,8 +232,49 @@ impl<F: Vfs> DiskStorage<F> {
             seq,
             max_index: 0,
             bytes: 0,
+            synced_bytes: 0,
         });
         Ok(())
+    }
+
+    /// Damage at `offset` of the last segment. After a power cut the pages of the batch being
+    /// written can reach the disk in any order, leaving holes and valid records after them; none
+    /// of that batch was acknowledged, so cutting the log at the first damage loses nothing
+    /// promised. But if a valid record after the damage was written once the damaged bytes had
+    /// been synced, they were durable and are now damaged: that is corruption, and the node
+    /// refuses to start rather than lose acknowledged entries.
+    fn cut_unsynced_tail(
+        &self,
+        path: &Path,
+        buf: &[u8],
+        offset: usize,
+        why: &str,
+    ) -> Result<(), StorageError> {
+        let later = record::records_after(buf, offset);
+        let synced_over = later.iter().find_map(|(at, payload)| {
+            let rec: WalRecord = postcard::from_bytes(payload).ok()?;
+            (rec.synced_bytes > offset as u64).then_some(*at)
+        });
+        if let Some(at) = synced_over {
+            return Err(corrupt(
+                path,
+                offset as u64,
+                &format!(
+                    "{why}, in bytes that were synced before the record at offset {at} was written"
+                ),
+            ));
+        }
+        tracing::warn!(
+            path = %path.display(),
+            offset,
+            damage = why,
+            records_dropped = later.len(),
+            "cutting the log at damage in its last, unsynced batch (a write cut short by a crash)"
+        );
+        self.fs
+            .truncate(path, offset as u64)
+            .map_err(|e| io(path, e))?;
+        self.fs.sync(path).map_err(|e| io(path, e))
     }
 
     /// Writes a snapshot file naming `first_segment`, then deletes what it makes obsolete.
@@ -300,32 +363,30 @@ impl<F: Vfs> Storage for DiskStorage<F> {
                             .map_err(|why| corrupt(&path, offset as u64, why))?;
                         offset = next;
                     }
-                    Decoded::Torn if last_segment => {
-                        tracing::warn!(
-                            path = %path.display(),
-                            offset,
-                            "cutting off a torn record at the end of the log (a write cut short by a crash)"
-                        );
-                        self.fs
-                            .truncate(&path, offset as u64)
-                            .map_err(|e| io(&path, e))?;
-                        self.fs.sync(&path).map_err(|e| io(&path, e))?;
-                        break;
-                    }
-                    Decoded::Torn => {
+                    Decoded::Damaged(why) if !last_segment => {
+                        // A segment is synced before the next one starts.
                         return Err(corrupt(
                             &path,
                             offset as u64,
-                            "truncated record before the last segment",
-                        ))
+                            &format!("{why} in a segment that was synced whole"),
+                        ));
                     }
-                    Decoded::Corrupt(why) => return Err(corrupt(&path, offset as u64, why)),
+                    Decoded::Damaged(why) => {
+                        self.cut_unsynced_tail(&path, &buf, offset, why)?;
+                        break;
+                    }
                 }
+            }
+            if last_segment {
+                // What was read may exist only in the page cache (the process died, the
+                // machine did not): made durable now, so later records can say it is.
+                self.fs.sync(&path).map_err(|e| io(&path, e))?;
             }
             self.segments.push(Segment {
                 seq,
                 max_index,
                 bytes: offset as u64,
+                synced_bytes: offset as u64,
             });
         }
         self.snapshot_index = base;
@@ -368,24 +429,11 @@ impl<F: Vfs> Storage for DiskStorage<F> {
             self.write_snapshot(s, first)?;
             self.last_index = s.meta.index;
         }
-        let mut buf = Vec::new();
-        let mut max_index = 0;
-        for p in &batch[from..] {
-            let commit = p.hard_state.map_or(0, |h| h.commit);
-            if p.entries.is_empty() && commit == 0 {
-                continue;
-            }
-            if let Some(last) = p.entries.last() {
-                max_index = max_index.max(last.index);
-                self.last_index = last.index;
-            }
-            let rec = WalRecord {
-                commit,
-                entries: p.entries.clone(),
-            };
-            record::encode(&postcard::to_allocvec(&rec).expect("encodes"), &mut buf);
-        }
-        if buf.is_empty() {
+        let records: Vec<&Persist> = batch[from..]
+            .iter()
+            .filter(|p| !p.entries.is_empty() || p.hard_state.is_some_and(|h| h.commit > 0))
+            .collect();
+        if records.is_empty() {
             return Ok(());
         }
         if self
@@ -395,6 +443,21 @@ impl<F: Vfs> Storage for DiskStorage<F> {
         {
             self.roll()?;
         }
+        let synced_bytes = self.segments.last().expect("a segment").synced_bytes;
+        let mut buf = Vec::new();
+        let mut max_index = 0;
+        for p in records {
+            if let Some(last) = p.entries.last() {
+                max_index = max_index.max(last.index);
+                self.last_index = last.index;
+            }
+            let rec = WalRecord {
+                commit: p.hard_state.map_or(0, |h| h.commit),
+                entries: p.entries.clone(),
+                synced_bytes,
+            };
+            record::encode(&postcard::to_allocvec(&rec).expect("encodes"), &mut buf);
+        }
         let seg = self.segments.last_mut().expect("a segment");
         let path = self.dir.join(format!("wal-{:020}.log", seg.seq));
         self.fs.append(&path, &buf).map_err(|e| io(&path, e))?;
@@ -403,8 +466,15 @@ impl<F: Vfs> Storage for DiskStorage<F> {
         // A batch that only moves the commit index needs no sync: losing it in a crash only
         // makes the node restart with an older commit index, which the protocol allows.
         let carries_entries = batch[from..].iter().any(|p| !p.entries.is_empty());
-        if self.options.sync == SyncPolicy::Always && carries_entries {
-            self.fs.sync(&path).map_err(|e| io(&path, e))?;
+        match self.options.sync {
+            SyncPolicy::Always if carries_entries => {
+                self.fs.sync(&path).map_err(|e| io(&path, e))?;
+                seg.synced_bytes = seg.bytes;
+            }
+            SyncPolicy::Always => {}
+            // Nothing is ever synced; damage is judged as if every batch had been, so that
+            // corruption is still told apart from a torn tail.
+            SyncPolicy::Never => seg.synced_bytes = seg.bytes,
         }
         Ok(())
     }

@@ -16,10 +16,10 @@ pub(crate) enum Decoded<'a> {
     Record(&'a [u8], usize),
     /// The end of the file.
     End,
-    /// An incomplete or damaged last record: a write cut short by a crash.
-    Torn,
-    /// A damaged record with valid-looking data after it: real corruption.
-    Corrupt(&'static str),
+    /// Bytes that are not a valid record: cut short, damaged, or never written (a hole). Whether
+    /// that is a crash's harmless leftover or real corruption is for the reader to decide from
+    /// what follows (see `DiskStorage::load`).
+    Damaged(&'static str),
 }
 
 pub(crate) fn decode(buf: &[u8], offset: usize) -> Decoded<'_> {
@@ -27,45 +27,48 @@ pub(crate) fn decode(buf: &[u8], offset: usize) -> Decoded<'_> {
     if rest.is_empty() {
         return Decoded::End;
     }
-    if rest.len() < HEADER_BYTES {
-        return Decoded::Torn;
-    }
-    let len = u32::from_le_bytes(rest[0..4].try_into().expect("4 bytes")) as usize;
-    let crc = u32::from_le_bytes(rest[4..8].try_into().expect("4 bytes"));
-    let Some(end) = HEADER_BYTES.checked_add(len).filter(|e| *e <= rest.len()) else {
-        // Running past the end is a torn write, unless a valid record follows (a damaged
-        // length field in the middle of the log).
-        return if valid_record_after(&rest[1..]) {
-            Decoded::Corrupt("record length runs past valid records")
-        } else {
-            Decoded::Torn
-        };
-    };
-    let payload = &rest[HEADER_BYTES..end];
-    if len > 0 && crc32fast::hash(payload) == crc {
-        return Decoded::Record(payload, offset + end);
-    }
-    // A bad record is a torn write only if nothing meaningful follows it.
-    if rest[end..].iter().all(|b| *b == 0) && !valid_record_after(&rest[1..]) {
-        Decoded::Torn
-    } else if len == 0 {
-        Decoded::Corrupt("empty record")
-    } else {
-        Decoded::Corrupt("checksum mismatch")
+    match record_at(rest) {
+        Ok(end) => Decoded::Record(&rest[HEADER_BYTES..end], offset + end),
+        Err(why) => Decoded::Damaged(why),
     }
 }
 
-/// Whether a valid record starts anywhere in `bytes` (only searched once damage is found).
-fn valid_record_after(bytes: &[u8]) -> bool {
-    (0..bytes.len().saturating_sub(HEADER_BYTES)).any(|i| {
-        let rest = &bytes[i..];
-        let len = u32::from_le_bytes(rest[0..4].try_into().expect("4 bytes")) as usize;
-        let crc = u32::from_le_bytes(rest[4..8].try_into().expect("4 bytes"));
-        len > 0
-            && HEADER_BYTES.checked_add(len).is_some_and(|end| {
-                end <= rest.len() && crc32fast::hash(&rest[HEADER_BYTES..end]) == crc
-            })
-    })
+/// The end of the valid record at the start of `bytes`, or why there is none.
+fn record_at(bytes: &[u8]) -> Result<usize, &'static str> {
+    if bytes.len() < HEADER_BYTES {
+        return Err("a record header cut short");
+    }
+    let len = u32::from_le_bytes(bytes[0..4].try_into().expect("4 bytes")) as usize;
+    let crc = u32::from_le_bytes(bytes[4..8].try_into().expect("4 bytes"));
+    if len == 0 {
+        return Err("an empty record (zeros where a record should be)");
+    }
+    let end = HEADER_BYTES
+        .checked_add(len)
+        .filter(|e| *e <= bytes.len())
+        .ok_or("a record running past the end of the file")?;
+    if crc32fast::hash(&bytes[HEADER_BYTES..end]) != crc {
+        return Err("a checksum mismatch");
+    }
+    Ok(end)
+}
+
+/// Valid records found in `buf` after a damaged spot at `damaged`: each with its offset and
+/// payload. The search tries every offset, since the damage hides where the next record starts;
+/// it runs only once damage is found.
+pub(crate) fn records_after(buf: &[u8], damaged: usize) -> Vec<(usize, &[u8])> {
+    let mut found = Vec::new();
+    let mut at = damaged + 1;
+    while at + HEADER_BYTES <= buf.len() {
+        match record_at(&buf[at..]) {
+            Ok(end) => {
+                found.push((at, &buf[at + HEADER_BYTES..at + end]));
+                at += end;
+            }
+            Err(_) => at += 1,
+        }
+    }
+    found
 }
 
 #[cfg(test)]
@@ -81,7 +84,7 @@ mod tests {
     }
 
     #[test]
-    fn records_round_trip_and_damage_is_classified() {
+    fn records_round_trip_and_damage_is_found() {
         let buf = framed(&[b"one", b"two"]);
         let Decoded::Record(p, next) = decode(&buf, 0) else {
             panic!("first record")
@@ -89,29 +92,31 @@ mod tests {
         assert_eq!(p, b"one");
         assert_eq!(decode(&buf, next), Decoded::Record(b"two", buf.len()));
         assert_eq!(decode(&buf, buf.len()), Decoded::End);
-        // Cut anywhere inside the last record: torn.
+        // Cut anywhere inside the last record: damaged, with nothing valid after it.
         for cut in next + 1..buf.len() {
-            assert_eq!(decode(&buf[..cut], next), Decoded::Torn, "cut at {cut}");
+            assert!(
+                matches!(decode(&buf[..cut], next), Decoded::Damaged(_)),
+                "cut at {cut}"
+            );
+            assert!(records_after(&buf[..cut], next).is_empty());
         }
-        // A flipped byte in the first record, with the second intact after it: corrupt.
+        // A flipped byte in the first record: damaged, and the second is found after it.
         let mut bad = buf.clone();
         bad[9] ^= 0xff;
-        assert_eq!(decode(&bad, 0), Decoded::Corrupt("checksum mismatch"));
-        // A flipped byte in the last record: torn (the crash hit mid-write).
-        let mut last = buf.clone();
-        let n = last.len();
-        last[n - 1] ^= 0xff;
-        assert_eq!(decode(&last, next), Decoded::Torn);
-        // Zeros where a record should be (a file extended but never written): torn.
-        let zeros = vec![0u8; 32];
-        assert_eq!(decode(&zeros, 0), Decoded::Torn);
-        // A damaged length field with valid records after it: corruption, not a torn tail.
+        assert_eq!(decode(&bad, 0), Decoded::Damaged("a checksum mismatch"));
+        assert_eq!(records_after(&bad, 0), vec![(next, &b"two"[..])]);
+        // A hole (zeros) where the first record should be, the second intact after it.
+        let mut hole = buf.clone();
+        hole[..next].fill(0);
+        assert!(matches!(decode(&hole, 0), Decoded::Damaged(_)));
+        assert_eq!(records_after(&hole, 0), vec![(next, &b"two"[..])]);
+        // A damaged length field running past the end.
         let mut long = buf.clone();
         long[0] = 0xff;
         long[1] = 0xff;
         assert_eq!(
             decode(&long, 0),
-            Decoded::Corrupt("record length runs past valid records")
+            Decoded::Damaged("a record running past the end of the file")
         );
     }
 }

@@ -21,6 +21,30 @@ pub trait Vfs: Send + 'static {
     fn remove(&self, path: &Path) -> io::Result<()>;
     /// Makes the directory's entries (creations, renames, removals) durable.
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+    /// Takes an exclusive lock on `dir`, held until the returned guard is dropped; fails with
+    /// `ErrorKind::WouldBlock` at once if someone else holds it. A file system with no other
+    /// users (a test's simulated one) may keep the default, which locks nothing.
+    fn lock_dir(&self, dir: &Path) -> io::Result<DirLock> {
+        let _ = dir;
+        Ok(DirLock { _file: None })
+    }
+}
+
+/// The name of the file whose lock guards a data directory.
+pub(crate) const LOCK_FILE: &str = "LOCK";
+
+/// An exclusive lock on a data directory, released when dropped.
+#[derive(Debug)]
+pub struct DirLock {
+    /// Kept open only to hold the lock; closing it releases the lock.
+    _file: Option<File>,
+}
+
+impl DirLock {
+    /// A lock held through `file` (locked by its owner), released when the file is closed.
+    pub fn from_locked_file(file: File) -> DirLock {
+        DirLock { _file: Some(file) }
+    }
 }
 
 /// The real file system.
@@ -67,6 +91,21 @@ impl Vfs for RealFs {
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         File::open(dir)?.sync_all()
+    }
+
+    /// An advisory lock (`flock`) on `dir/LOCK`: it ends with the process, however that ends,
+    /// so a crashed node never leaves its directory locked.
+    fn lock_dir(&self, dir: &Path) -> io::Result<DirLock> {
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(LOCK_FILE))?;
+        match file.try_lock() {
+            Ok(()) => Ok(DirLock::from_locked_file(file)),
+            Err(fs::TryLockError::WouldBlock) => Err(io::ErrorKind::WouldBlock.into()),
+            Err(fs::TryLockError::Error(e)) => Err(e),
+        }
     }
 }
 
