@@ -7,7 +7,9 @@
 //! ```
 //!
 //! Clients speak RESP (`redis-cli -p 6301`). Ctrl-C shuts down cleanly; starting again on the same
-//! data directory recovers. Bad flags print what is wrong and exit with code 2.
+//! data directory recovers. Bad flags print what is wrong and exit with code 2; a start that
+//! fails (a data directory another process holds, a port in use, damaged data) exits with 1; a
+//! node whose storage fails while running exits with 3.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -130,8 +132,27 @@ fn main() -> ExitCode {
         eprintln!("error: cannot handle Ctrl-C: {e}");
         return ExitCode::FAILURE;
     }
-    let _ = rx.recv();
+    // Fail-stop: a node whose storage (or state machine) failed exits with an error rather than
+    // stay up answering PING while refusing everything else. Retrying a failed fsync is not
+    // safe; a restart recovers from what is durable.
+    loop {
+        if let Some(e) = node.node.wait_for_failure(Duration::from_millis(100)) {
+            tracing::error!(error = %e, "the node failed; exiting");
+            eprintln!(
+                "error: node {} failed: {e}; exiting (restart it to recover from its data directory)",
+                args.id
+            );
+            return ExitCode::from(EXIT_NODE_FAILED);
+        }
+        match rx.try_recv() {
+            Ok(()) | Err(std::sync::mpsc::TryRecvError::Disconnected) => break,
+            Err(std::sync::mpsc::TryRecvError::Empty) => {}
+        }
+    }
     println!("shutting down");
     node.stop();
     ExitCode::SUCCESS
 }
+
+/// The exit code of a node that failed while running (2 is for bad flags, 1 for a failed start).
+const EXIT_NODE_FAILED: u8 = 3;

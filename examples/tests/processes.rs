@@ -37,34 +37,39 @@ impl Cluster {
     }
 
     fn spawn(&self, i: usize) -> Child {
-        let peers: Vec<String> = self
-            .raft
-            .iter()
-            .enumerate()
-            .map(|(j, a)| format!("{}={a}", j + 1))
-            .collect();
-        self.spawn_with(i, &peers, &[])
+        self.spawn_with(i, &self.peers(), &[])
     }
 
     fn spawn_with(&self, i: usize, peers: &[String], extra: &[&str]) -> Child {
-        Command::new(kv_server())
-            .args(["--id", &(i + 1).to_string()])
-            .args(["--peers", &peers.join(",")])
-            .args(["--client-addr", &self.clients[i].to_string()])
-            .args([
-                "--data-dir",
-                self.dir
-                    .path()
-                    .join(format!("n{}", i + 1))
-                    .to_str()
-                    .unwrap(),
-            ])
-            .args(["--tick-ms", "5"])
-            .args(extra)
-            .stdout(Stdio::null())
+        self.command(i, peers, extra)
             .stderr(Stdio::null())
             .spawn()
             .expect("kv_server starts (built with the examples)")
+    }
+
+    /// The command line of node `i`, its output to be set by the caller.
+    fn command(&self, i: usize, peers: &[String], extra: &[&str]) -> Command {
+        let mut cmd = Command::new(kv_server());
+        cmd.args(["--id", &(i + 1).to_string()])
+            .args(["--peers", &peers.join(",")])
+            .args(["--client-addr", &self.clients[i].to_string()])
+            .args(["--data-dir", self.data_dir(i).to_str().unwrap()])
+            .args(["--tick-ms", "5"])
+            .args(extra)
+            .stdout(Stdio::null());
+        cmd
+    }
+
+    fn peers(&self) -> Vec<String> {
+        self.raft
+            .iter()
+            .enumerate()
+            .map(|(j, a)| format!("{}={a}", j + 1))
+            .collect()
+    }
+
+    fn data_dir(&self, i: usize) -> std::path::PathBuf {
+        self.dir.path().join(format!("n{}", i + 1))
     }
 
     /// The index of the node that says it leads.
@@ -225,4 +230,83 @@ fn a_node_joins_a_running_cluster_over_tcp_and_is_promoted() {
     // Node 4 serves the data, linearizably.
     let mut four = Client::new(vec![c.clients[3]], Duration::from_secs(15));
     assert_eq!(four.get(b"before").unwrap(), Some(b"join".to_vec()));
+}
+
+/// Waits for `child` to exit on its own; its exit status and what it wrote to stderr.
+fn exit_of(mut child: Child, within: Duration) -> (std::process::ExitStatus, String) {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            use std::io::Read;
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
+            return (status, err);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the process was still running after {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A second process on a data directory a running node holds would acknowledge writes that a
+/// restart then loses: it must refuse to start, naming the directory.
+#[test]
+fn a_second_kv_server_on_the_same_data_directory_is_refused() {
+    let c = Cluster::start(1);
+    let mut client = Client::new(c.clients.clone(), Duration::from_secs(15));
+    client.set(b"k", b"v").unwrap();
+    let (raft, clients) = free_node_addrs(1).unwrap();
+    let second = Command::new(kv_server())
+        .args(["--id", "1", "--peers", &format!("1={}", raft[0])])
+        .args(["--client-addr", &clients[0].to_string()])
+        .args(["--data-dir", c.data_dir(0).to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (status, err) = exit_of(second, Duration::from_secs(30));
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains(c.data_dir(0).to_str().unwrap()), "{err}");
+    assert!(err.contains("another process"), "{err}");
+    assert_eq!(
+        client.get(b"k").unwrap(),
+        Some(b"v".to_vec()),
+        "the first goes on"
+    );
+}
+
+/// A node whose storage fails is fail-stop: it exits with an error instead of staying up and
+/// answering PING while refusing everything else.
+#[test]
+fn a_kv_server_whose_storage_fails_exits_with_an_error() {
+    let mut c = Cluster::start(3);
+    let mut client = Client::new(c.clients.clone(), Duration::from_secs(15));
+    client.set(b"before", b"1").unwrap();
+    // Node 3 is restarted with its output captured; then its data directory disappears, so its
+    // next write to the log fails.
+    let mut old = c.procs[2].take().unwrap();
+    old.kill().unwrap();
+    old.wait().unwrap();
+    let p = c
+        .command(2, &c.peers(), &[])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut three = Client::new(vec![c.clients[2]], Duration::from_secs(15));
+    assert_eq!(three.get(b"before").unwrap(), Some(b"1".to_vec()));
+    std::fs::remove_dir_all(c.data_dir(2)).unwrap();
+    client.set(b"after", b"2").unwrap();
+    let (status, err) = exit_of(p, Duration::from_secs(30));
+    assert_eq!(status.code(), Some(3), "{err}");
+    assert!(err.contains("storage failed"), "{err}");
+    // The two others go on.
+    assert_eq!(client.get(b"after").unwrap(), Some(b"2".to_vec()));
 }

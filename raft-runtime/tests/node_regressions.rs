@@ -108,6 +108,22 @@ fn a_storage_failure_answers_the_client() {
     );
 }
 
+/// The embedding application learns that its node failed (a kv_server process then exits),
+/// and the failed node refuses reads as well as writes.
+#[test]
+fn the_application_learns_of_a_storage_failure() {
+    let (node, fail) = one_node(false);
+    assert_eq!(node.failure(), None);
+    assert_eq!(node.wait_for_failure(Duration::from_millis(20)), None);
+    fail.store(true, Ordering::SeqCst);
+    let _ = node.propose_async(b"a=1".to_vec()).unwrap();
+    let failure = node.wait_for_failure(WAIT);
+    assert!(matches!(failure, Some(Error::Storage(_))), "{failure:?}");
+    assert_eq!(node.failure(), failure);
+    let read = node.read(b"warm".to_vec(), WAIT);
+    assert!(matches!(read, Err(Error::Storage(_))), "{read:?}");
+}
+
 /// After a storage failure, Request::Shutdown is refused like any other request
 /// (driver.rs request() checks `failed` first; fail_everything drains it too), so
 /// Node::shutdown / Drop never return.

@@ -48,6 +48,8 @@ pub(crate) struct Driver<T> {
     pub(crate) last_role: Role,
     /// The clock is stopped (fault injection: a paused process).
     pub(crate) paused: bool,
+    /// Where the application learns that the node failed.
+    pub(crate) failure: std::sync::Arc<super::failure::Failure>,
 }
 
 impl<T: Transport> Driver<T> {
@@ -153,6 +155,7 @@ impl<T: Transport> Driver<T> {
     /// The node cannot go on: every client waiting anywhere gets `e`.
     fn fail(&mut self, e: Error) {
         tracing::error!(error = %e, "the node stops serving");
+        self.failure.record(&e);
         self.failed = Some(e.clone());
         self.inflight_persists = 0;
         let _ = self.apply_tx.send(ApplyJob::FailAll(e));
@@ -399,7 +402,11 @@ impl<T: Transport> Driver<T> {
             let _ = reply.send(Err(e.clone()));
         }
         while let Ok(r) = self.requests.try_recv() {
-            refuse(r, e.clone());
+            // A shutdown drained here must still end the driver, or `Node::close` waits forever.
+            match r {
+                Request::Shutdown => self.shutting_down = true,
+                r => refuse(r, e.clone()),
+            }
         }
     }
 }

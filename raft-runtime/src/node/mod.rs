@@ -9,6 +9,7 @@
 mod applier;
 mod clock;
 mod driver;
+mod failure;
 mod jobs;
 mod persister;
 
@@ -34,6 +35,7 @@ use jobs::Request;
 pub struct Node {
     id: NodeId,
     requests: Sender<Request>,
+    failure: std::sync::Arc<failure::Failure>,
     threads: parking_lot::Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -78,6 +80,7 @@ impl Node {
         let (apply_tx, apply_jobs) = unbounded();
         let (apply_done_tx, apply_rx) = unbounded();
 
+        let failure = std::sync::Arc::new(failure::Failure::default());
         let mut threads = Vec::new();
         threads.push(spawn(&format!("raft-{id}-storage"), move || {
             persister::run(storage, storage_jobs, storage_done_tx)
@@ -116,11 +119,13 @@ impl Node {
             inflight_persists: 0,
             last_role: raft_core::Role::Follower,
             paused: false,
+            failure: failure.clone(),
         };
         threads.push(spawn(&format!("raft-{id}-driver"), move || driver.run())?);
         Ok(Node {
             id,
             requests: requests_tx,
+            failure,
             threads: parking_lot::Mutex::new(threads),
         })
     }
@@ -206,6 +211,19 @@ impl Node {
             self.ask(|reply| Request::Transfer { target, reply })?,
             timeout,
         )
+    }
+
+    /// Why the node stopped serving, if it failed (its storage or state machine did): from then
+    /// on it refuses every request with this error. A storage failure is not recoverable in
+    /// place (a failed fsync may have lost writes the page cache pretended to hold), so a
+    /// process that runs one node should exit and be restarted from its durable state.
+    pub fn failure(&self) -> Option<Error> {
+        self.failure.get()
+    }
+
+    /// Waits up to `timeout` for the node to fail; returns the failure, or `None`.
+    pub fn wait_for_failure(&self, timeout: Duration) -> Option<Error> {
+        self.failure.wait(timeout)
     }
 
     /// The node's current state.
