@@ -59,7 +59,9 @@ done
 expect "${client[0]}" "OK" MSET a 1 b 2
 expect "${client[1]}" $'1\n2' MGET a b
 expect "${client[2]}" "1" CAS a 1 one
-expect "${client[2]}" "ERR unknown command 'nosuch'" NOSUCH
+expect "${client[2]}" "ERR unknown command 'NOSUCH', with args beginning with: 'x' " NOSUCH x
+expect "${client[2]}" "ERR DB index is out of range" SELECT 1
+expect "${client[2]}" "" INFO server
 echo "redis-cli: every command answered on every node"
 
 for i in 0 1 2; do

@@ -196,7 +196,7 @@ fn errors_are_resp_errors_a_person_can_act_on() {
     let mut cl = Client::connect(c.addr(0));
     assert_eq!(
         cl.call(&["FLY", "away"]),
-        Value::Error("ERR unknown command 'fly'".into())
+        Value::Error("ERR unknown command 'FLY', with args beginning with: 'away' ".into())
     );
     assert_eq!(
         cl.call(&["SET", "only-key"]),
@@ -217,7 +217,7 @@ fn errors_are_resp_errors_a_person_can_act_on() {
     );
     assert_eq!(
         cl.call(&["HELLO", "3"]),
-        Value::Error("ERR unknown command 'hello'".into()),
+        Value::Error("ERR unknown command 'HELLO', with args beginning with: '3' ".into()),
         "RESP3 clients fall back to RESP2"
     );
     // Nested sessions would make parsing recurse once per level (a stack overflow with
@@ -237,6 +237,79 @@ fn errors_are_resp_errors_a_person_can_act_on() {
     assert_eq!(cl.reply(), None, "closed after a protocol error");
     let mut again = Client::connect(c.addr(0));
     assert_eq!(again.call(&["PING"]), Value::Simple("PONG".into()));
+}
+
+fn is_error(v: &Value) -> bool {
+    matches!(v, Value::Error(_))
+}
+
+/// A command the server does not implement gets an error and changes nothing; one it accepts
+/// does what Redis documents. Before: SELECT 1, CLIENT LIST, COMMAND, CONFIG GET all answered
+/// +OK, INFO ignored its section, and writes queued after MULTI were applied one by one.
+#[test]
+fn nothing_is_answered_ok_that_was_not_done() {
+    let c = cluster(|_| {});
+    let mut cl = Client::connect(c.addr(c.leader()));
+    let err = |s: &str| Value::Error(s.into());
+    assert_eq!(
+        cl.call(&["SELECT", "1"]),
+        err("ERR DB index is out of range")
+    );
+    assert_eq!(
+        cl.call(&["SELECT", "x"]),
+        err("ERR value is not an integer or out of range")
+    );
+    assert_eq!(cl.call(&["SELECT", "0"]), ok());
+    for probe in [
+        &["CLIENT", "LIST"][..],
+        &["COMMAND"],
+        &["COMMAND", "DOCS"],
+        &["CONFIG", "SET", "maxmemory", "1"],
+    ] {
+        let v = cl.call(probe);
+        assert!(is_error(&v), "{probe:?} answered {v:?}");
+    }
+    assert_eq!(
+        cl.call(&["CONFIG", "GET", "maxmemory"]),
+        Value::Array(Some(vec![])),
+        "no parameter matches"
+    );
+    assert!(matches!(cl.call(&["CLIENT", "ID"]), Value::Integer(n) if n > 0));
+    assert_eq!(cl.call(&["CLIENT", "GETNAME"]), Value::Bulk(None));
+    assert_eq!(cl.call(&["CLIENT", "SETNAME", "worker-1"]), ok());
+    assert_eq!(cl.call(&["CLIENT", "GETNAME"]), bulk("worker-1"));
+    assert!(is_error(&cl.call(&["CLIENT", "SETNAME", "two words"])));
+    assert_eq!(cl.call(&["INFO", "server"]), Value::Bulk(Some(vec![])));
+    let Value::Bulk(Some(raft)) = cl.call(&["INFO", "raft"]) else {
+        panic!("INFO raft")
+    };
+    assert!(String::from_utf8_lossy(&raft).contains("role:leader"));
+
+    // A transaction is refused whole: nothing queued after MULTI runs, EXEC says so.
+    assert!(is_error(&cl.call(&["MULTI"])));
+    assert!(is_error(&cl.call(&["SET", "tx", "1"])));
+    assert!(is_error(&cl.call(&["INCR", "tx-counter"])));
+    assert!(is_error(&cl.call(&["GET", "tx"])));
+    assert_eq!(
+        cl.call(&["EXEC"]),
+        err("EXECABORT Transaction discarded because of previous errors.")
+    );
+    assert_eq!(cl.call(&["EXISTS", "tx", "tx-counter"]), Value::Integer(0));
+    assert_eq!(cl.call(&["EXEC"]), err("ERR EXEC without MULTI"));
+    // The same, pipelined, and ended by DISCARD.
+    cl.send(&["MULTI"]);
+    cl.send(&["SET", "tx", "2"]);
+    cl.send(&["DISCARD"]);
+    cl.send(&["SET", "after", "1"]);
+    assert!(is_error(&cl.reply().unwrap()));
+    assert!(is_error(&cl.reply().unwrap()));
+    assert_eq!(cl.reply(), Some(ok()));
+    assert_eq!(cl.reply(), Some(ok()));
+    assert_eq!(
+        cl.call(&["MGET", "tx", "after"]),
+        Value::Array(Some(vec![Value::Bulk(None), bulk("1")]))
+    );
+    assert_eq!(cl.call(&["DISCARD"]), err("ERR DISCARD without MULTI"));
 }
 
 #[test]

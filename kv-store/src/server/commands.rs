@@ -18,9 +18,26 @@ pub(crate) enum Op {
     Now(Value),
     /// READONLY (true) / READWRITE (false).
     SetReadOnly(bool),
-    Info,
+    /// INFO: with the Raft section, or (for any section this server does not have) empty.
+    Info {
+        raft: bool,
+    },
+    /// CLIENT subcommands about this connection.
+    Client(ClientOp),
+    /// MULTI: transactions are not implemented, so the connection refuses everything up to
+    /// the matching EXEC or DISCARD.
+    Multi,
+    Exec,
+    Discard,
     Admin(Admin),
     Quit,
+}
+
+#[derive(Debug)]
+pub(crate) enum ClientOp {
+    Id,
+    GetName,
+    SetName(Vec<u8>),
 }
 
 #[derive(Debug)]
@@ -61,7 +78,8 @@ pub(crate) fn parse(args: Vec<Vec<u8>>) -> Op {
     let Some(first) = args.first() else {
         return Op::Now(Value::Error("ERR empty command".into()));
     };
-    let name = String::from_utf8_lossy(first).to_lowercase();
+    let given_name = String::from_utf8_lossy(first).into_owned();
+    let name = given_name.to_lowercase();
     let mut rest: Vec<Vec<u8>> = args.into_iter().skip(1).collect();
     let n = rest.len();
     match name.as_str() {
@@ -179,7 +197,26 @@ pub(crate) fn parse(args: Vec<Vec<u8>>) -> Op {
         "xsession" => arity("xsession"),
         "readonly" if n == 0 => Op::SetReadOnly(true),
         "readwrite" if n == 0 => Op::SetReadOnly(false),
-        "info" | "raft.status" => Op::Info,
+        "info" | "raft.status" => info(&rest),
+        "select" if n == 1 => match int(&rest[0]) {
+            Some(0) => Op::Now(Value::Simple("OK".into())),
+            // One database: any other index is refused, never silently mapped to db 0.
+            Some(_) => Op::Now(Value::Error("ERR DB index is out of range".into())),
+            None => not_int(),
+        },
+        "select" => arity("select"),
+        "client" => client(&rest),
+        "config" if n >= 1 && rest[0].eq_ignore_ascii_case(b"get") => match n {
+            // No configuration parameter is exposed: every pattern matches none.
+            2.. => Op::Now(Value::Array(Some(Vec::new()))),
+            _ => arity("config|get"),
+        },
+        "multi" if n == 0 => Op::Multi,
+        "multi" => arity("multi"),
+        "exec" if n == 0 => Op::Exec,
+        "exec" => arity("exec"),
+        "discard" if n == 0 => Op::Discard,
+        "discard" => arity("discard"),
         // A checksum of this node's state, to compare replicas.
         "raft.digest" if n == 0 => Op::LocalRead(Query::Digest),
         "raft.digest" => arity("raft.digest"),
@@ -225,12 +262,76 @@ pub(crate) fn parse(args: Vec<Vec<u8>>) -> Op {
             })
         }
         "raft.addlearner" | "raft.promote" | "raft.remove" | "raft.transfer" => arity(&name),
-        // Redis clients probe these on connect; answer harmlessly.
-        // HELLO stays unknown, as on Redis before 6: clients then fall back to RESP2.
-        "client" | "config" | "command" | "select" => Op::Now(Value::Simple("OK".into())),
+        // Everything else, COMMAND, HELLO (clients then fall back to RESP2) and CONFIG SET
+        // among them, is not implemented: an error, and nothing changes.
+        "config" => Op::Now(Value::Error(format!(
+            "ERR unknown subcommand '{}'. This server implements CONFIG GET only.",
+            rest.first()
+                .map(|s| String::from_utf8_lossy(s)
+                    .chars()
+                    .take(64)
+                    .collect::<String>())
+                .unwrap_or_default()
+        ))),
+        _ => unknown(&given_name, &rest),
+    }
+}
+
+/// Redis's reply to a command it does not know, naming the command and its first arguments.
+fn unknown(name: &str, args: &[Vec<u8>]) -> Op {
+    const SHOWN_BYTES_MAX: usize = 128;
+    let mut shown = String::new();
+    for a in args {
+        if shown.len() >= SHOWN_BYTES_MAX {
+            break;
+        }
+        let a = String::from_utf8_lossy(a);
+        let room = SHOWN_BYTES_MAX - shown.len();
+        shown.push_str(&format!("'{}' ", a.chars().take(room).collect::<String>()));
+    }
+    Op::Now(Value::Error(format!(
+        "ERR unknown command '{}', with args beginning with: {shown}",
+        name.chars().take(SHOWN_BYTES_MAX).collect::<String>()
+    )))
+}
+
+/// INFO [section ...]: this server has one section, `raft`; `all`, `default` and `everything`
+/// (or no section) mean all of it, and any other section is empty, as on Redis.
+fn info(sections: &[Vec<u8>]) -> Op {
+    let raft = sections.is_empty()
+        || sections.iter().any(|s| {
+            ["raft", "all", "default", "everything"]
+                .iter()
+                .any(|w| s.eq_ignore_ascii_case(w.as_bytes()))
+        });
+    Op::Info { raft }
+}
+
+/// CLIENT ID, GETNAME and SETNAME; other subcommands are not implemented.
+fn client(args: &[Vec<u8>]) -> Op {
+    let Some(sub) = args.first() else {
+        return arity("client");
+    };
+    let sub_name = String::from_utf8_lossy(sub).to_lowercase();
+    match (sub_name.as_str(), args.len()) {
+        ("id", 1) => Op::Client(ClientOp::Id),
+        ("getname", 1) => Op::Client(ClientOp::GetName),
+        ("setname", 2) => {
+            let name = &args[1];
+            // Redis's rule: names are shown in one line of CLIENT LIST, so no spaces or
+            // control characters.
+            if name.iter().any(|b| !(b'!'..=b'~').contains(b)) {
+                return Op::Now(Value::Error(
+                    "ERR Client names cannot contain spaces, newlines or special characters."
+                        .into(),
+                ));
+            }
+            Op::Client(ClientOp::SetName(name.clone()))
+        }
+        ("id" | "getname" | "setname", _) => arity(&format!("client|{sub_name}")),
         _ => Op::Now(Value::Error(format!(
-            "ERR unknown command '{}'",
-            name.chars().take(64).collect::<String>()
+            "ERR unknown subcommand '{}'. This server implements CLIENT ID, GETNAME and SETNAME.",
+            sub_name.chars().take(64).collect::<String>()
         ))),
     }
 }

@@ -9,7 +9,7 @@ use crossbeam_channel::Receiver;
 use raft_core::Role;
 use raft_runtime::{Error, Node};
 
-use super::commands::{self, Admin, Op};
+use super::commands::{self, Admin, ClientOp, Op};
 use super::replies::{from_error, from_reply};
 use super::ServerConfig;
 use crate::command::Reply;
@@ -47,6 +47,13 @@ pub(crate) struct Conn {
     pub(crate) node_gone: bool,
     /// Writing to the client failed: the connection closes.
     pub(crate) broken: bool,
+    /// CLIENT ID: unique among this server's connections.
+    pub(crate) client_id: u64,
+    /// CLIENT SETNAME.
+    pub(crate) name: Option<Vec<u8>>,
+    /// A MULTI was refused and its EXEC or DISCARD has not come yet: every command in between
+    /// is refused too, so nothing a client meant to run atomically runs piecemeal.
+    pub(crate) in_multi: bool,
 }
 
 /// Answers buffered beyond this go out before the rest of a pipeline is waited for.
@@ -99,6 +106,7 @@ impl Conn {
                         break;
                     }
                 };
+                let op = self.transaction_gate(op);
                 if let Op::Quit = op {
                     self.finish(&mut pending, &mut out, &mut stream);
                     resp::encode(&Value::Simple("OK".into()), &mut out);
@@ -184,7 +192,12 @@ impl Conn {
                 self.read_only = on;
                 return Pending::Ready(Value::Simple("OK".into()));
             }
-            Op::Info => return Pending::Ready(self.info()),
+            Op::Info { raft } => return Pending::Ready(self.info(raft)),
+            Op::Client(c) => return Pending::Ready(self.client(c)),
+            // The transaction gate has turned these into answers already.
+            Op::Multi | Op::Exec | Op::Discard => {
+                return Pending::Ready(Value::Error("ERR transactions are not supported".into()))
+            }
             Op::Admin(a) => return Pending::Ready(self.admin(a)),
             Op::Quit => return Pending::Ready(Value::Simple("OK".into())),
         };
@@ -225,7 +238,51 @@ impl Conn {
         }
     }
 
-    fn info(&self) -> Value {
+    /// Transactions are not implemented. MULTI is refused and opens a stretch in which every
+    /// command is refused; EXEC ends it with Redis's EXECABORT (nothing was run), DISCARD with
+    /// OK. QUIT still closes the connection.
+    fn transaction_gate(&mut self, op: Op) -> Op {
+        let error = |e: &str| Op::Now(Value::Error(e.into()));
+        match (self.in_multi, op) {
+            (false, Op::Multi) => {
+                self.in_multi = true;
+                error("ERR MULTI is not supported (no transactions yet): commands up to EXEC or DISCARD will be refused")
+            }
+            (false, Op::Exec) => error("ERR EXEC without MULTI"),
+            (false, Op::Discard) => error("ERR DISCARD without MULTI"),
+            (false, op) | (true, op @ Op::Quit) => op,
+            (true, Op::Multi) => error("ERR MULTI calls can not be nested"),
+            (true, Op::Exec) => {
+                self.in_multi = false;
+                error("EXECABORT Transaction discarded because of previous errors.")
+            }
+            (true, Op::Discard) => {
+                self.in_multi = false;
+                Op::Now(Value::Simple("OK".into()))
+            }
+            (true, _) => error(
+                "ERR command refused: this connection's MULTI was refused, so nothing runs until EXEC or DISCARD",
+            ),
+        }
+    }
+
+    fn client(&mut self, c: ClientOp) -> Value {
+        match c {
+            ClientOp::Id => Value::Integer(self.client_id as i64),
+            ClientOp::GetName => Value::Bulk(self.name.clone()),
+            ClientOp::SetName(name) => {
+                // An empty name removes it, as on Redis.
+                self.name = (!name.is_empty()).then_some(name);
+                Value::Simple("OK".into())
+            }
+        }
+    }
+
+    fn info(&self, raft: bool) -> Value {
+        if !raft {
+            // A section this server does not have: empty, as Redis answers.
+            return Value::Bulk(Some(Vec::new()));
+        }
         let Ok(s) = self.node.status() else {
             return from_error(Error::Shutdown);
         };

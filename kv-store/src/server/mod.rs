@@ -61,6 +61,7 @@ impl Server {
         listener.set_nonblocking(true)?;
         let stop = Arc::new(AtomicBool::new(false));
         let clients = Arc::new(AtomicUsize::new(0));
+        let mut next_client_id: u64 = 0;
         let stop_flag = stop.clone();
         let accept = thread::Builder::new()
             .name(format!("resp-{addr}"))
@@ -75,12 +76,16 @@ impl Server {
                             }
                             clients.fetch_add(1, Ordering::Relaxed);
                             let _ = stream.set_nonblocking(false);
+                            next_client_id += 1;
                             let conn = conn::Conn {
                                 node: node.clone(),
                                 config: config.clone(),
                                 read_only: false,
                                 node_gone: false,
                                 broken: false,
+                                client_id: next_client_id,
+                                name: None,
+                                in_multi: false,
                             };
                             let count = clients.clone();
                             let spawned =
