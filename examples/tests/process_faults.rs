@@ -168,7 +168,9 @@ fn client(
     let mut rng = Rng((seed ^ (id + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)) | 1);
     let now = || start.elapsed().as_nanos() as u64;
     let mut seq = 0u64;
-    let session = (seed.rotate_left(17) ^ (id + 1).wrapping_mul(0xD6E8_FEB8_6659_FD93)) >> 2;
+    let Some(session) = register(&p, &mut rng, &stop) else {
+        return;
+    };
     while !stop.load(Ordering::Relaxed) {
         let addr = p.clients[rng.below(ALL as u64) as usize];
         let k = format!("key{}", rng.below(KEYS)).into_bytes();
@@ -228,6 +230,19 @@ fn client(
             }
         }
     }
+}
+
+/// Opens an exactly-once session through the log, retrying on any node until one answers (or
+/// the run stops).
+fn register(p: &Procs, rng: &mut Rng, stop: &AtomicBool) -> Option<u64> {
+    while !stop.load(Ordering::Relaxed) {
+        let addr = p.clients[rng.below(NODES as u64) as usize];
+        if let Some(Value::Integer(id)) = call(addr, &[b"XREGISTER"]) {
+            return Some(id as u64);
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    None
 }
 
 /// Sends a write with this client's exactly-once session, retrying on any node until a definite

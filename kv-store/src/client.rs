@@ -1,6 +1,10 @@
 //! A Rust client for the store, speaking RESP to any of a list of nodes. It learns which node
 //! leads (from `INFO`) and prefers it, retries through failovers until its timeout, and tags
-//! every write with an exactly-once session, so a retried write is never applied twice.
+//! every write with an exactly-once session it registers through the log (`XREGISTER`), so a
+//! retried write is never applied twice. If the session expired while a write was being
+//! retried, the write is refused, never run again: the caller gets
+//! [`ClientError::SessionExpired`] (the write may or may not have been applied before), and the
+//! next write registers a new session.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -19,6 +23,10 @@ pub enum ClientError {
     Refused(String),
     #[error("unexpected reply: {0:?}")]
     UnexpectedReply(Value),
+    /// The client's session expired while this write was outstanding: it was not executed
+    /// now, but an earlier attempt may have been. The next write opens a new session.
+    #[error("the session expired; the write may or may not have been applied: {0}")]
+    SessionExpired(String),
 }
 
 struct Connection {
@@ -73,7 +81,8 @@ pub struct Client {
     ids: HashMap<u64, usize>,
     current: usize,
     conn: Option<Connection>,
-    session: u64,
+    /// The registered session, once the first write has opened one.
+    session: Option<u64>,
     seq: u64,
     timeout: Duration,
 }
@@ -86,8 +95,7 @@ impl Client {
             ids: HashMap::new(),
             current: 0,
             conn: None,
-            // Random, so that clients never share a session (63 bits: it travels as an i64).
-            session: rand::random::<u64>() >> 1,
+            session: None,
             seq: 0,
             timeout,
         }
@@ -140,14 +148,37 @@ impl Client {
 
     /// A write command, applied exactly once however often it is retried.
     pub fn write(&mut self, args: &[Vec<u8>]) -> Result<Value, ClientError> {
+        let session = self.session()?;
         self.seq += 1;
         let mut tagged = vec![
             b"XSESSION".to_vec(),
-            self.session.to_string().into_bytes(),
+            session.to_string().into_bytes(),
             self.seq.to_string().into_bytes(),
         ];
         tagged.extend_from_slice(args);
-        self.call(&tagged)
+        match self.call(&tagged) {
+            Err(ClientError::Refused(e)) if e.starts_with("ERR session expired") => {
+                self.session = None;
+                Err(ClientError::SessionExpired(e))
+            }
+            other => other,
+        }
+    }
+
+    /// This client's session, registered through the log on first use. A registration retried
+    /// through a failover may open a second session; the unused one just expires.
+    fn session(&mut self) -> Result<u64, ClientError> {
+        if let Some(s) = self.session {
+            return Ok(s);
+        }
+        match self.call(&[b"XREGISTER".to_vec()])? {
+            Value::Integer(id) if id > 0 => {
+                self.session = Some(id as u64);
+                self.seq = 0;
+                Ok(id as u64)
+            }
+            other => Err(ClientError::UnexpectedReply(other)),
+        }
     }
 
     /// A read command (linearizable).

@@ -10,11 +10,14 @@ pub type Value = Vec<u8>;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Write {
     /// Present for exactly-once writes: the write is applied at most once per (client, seq).
+    /// The client must name a session it registered (`Command::RegisterSession`); a write that
+    /// names an unknown or expired one is refused and never executed.
     pub session: Option<Session>,
     pub command: Command,
 }
 
-/// Identifies one write of one client: retries carry the same pair.
+/// Identifies one write of one client: retries carry the same pair. `client` is the id a
+/// `RegisterSession` returned; `seq` starts at 1 and grows by one per new write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
     pub client: u64,
@@ -54,6 +57,9 @@ pub enum Command {
         expected: Option<Value>,
         new: Value,
     },
+    /// Opens an exactly-once session (Raft thesis 6.3). Its id, the answer, is the log index of
+    /// this entry, so every replica agrees on it.
+    RegisterSession,
 }
 
 /// A read-only question, answered from a node's state.

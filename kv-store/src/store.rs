@@ -10,8 +10,12 @@ use serde::{Deserialize, Serialize};
 use crate::command::{Command, Key, Query, Reply, Session, SetCondition, Value, Write};
 
 /// How long a client's session lives without writes, in log entries. Expiry is by log position,
-/// never by wall clock, so every replica expires the same sessions at the same entry.
+/// never by wall clock, so every replica expires the same sessions at the same entry. A write
+/// that names an expired session is refused, never run again.
 pub const SESSION_TTL_ENTRIES: u64 = 1_000_000;
+
+/// The most sessions kept: registering one more expires the one idle longest.
+pub const SESSIONS_MAX: usize = 100_000;
 
 /// The most bytes of keys and values one read may return: a larger MGET or SCANPREFIX gets an
 /// error instead of making the node allocate without bound.
@@ -69,20 +73,35 @@ impl KvStore {
     /// Applies one write at `index`.
     pub fn write(&mut self, index: Index, write: Write) -> Reply {
         self.expire_sessions(index);
+        if write.command == Command::RegisterSession {
+            if write.session.is_some() {
+                return Reply::Error("ERR a session cannot be registered inside a session".into());
+            }
+            return self.register_session(index);
+        }
         let Some(Session { client, seq }) = write.session else {
             return self.execute(write.command);
         };
-        if let Some(s) = self.sessions.get(&client) {
-            if seq == s.last_seq {
-                // A retry of the last write: answer as the first time, change nothing.
-                return s.last_reply.clone();
-            }
-            if seq < s.last_seq {
-                return Reply::Error(format!(
-                    "ERR stale request: client {client} already wrote sequence {} after {seq}",
-                    s.last_seq
-                ));
-            }
+        let Some(s) = self.sessions.get(&client) else {
+            // Unknown or expired: this may be a retry of a write that already ran before the
+            // session expired, so running it now could apply it twice.
+            return Reply::Error(format!(
+                "ERR session expired: session {client} is unknown or has expired, and this \
+                 write was not executed; register a new session"
+            ));
+        };
+        if seq == 0 {
+            return Reply::Error("ERR session sequence numbers start at 1".into());
+        }
+        if seq == s.last_seq {
+            // A retry of the last write: answer as the first time, change nothing.
+            return s.last_reply.clone();
+        }
+        if seq < s.last_seq {
+            return Reply::Error(format!(
+                "ERR stale request: client {client} already wrote sequence {} after {seq}",
+                s.last_seq
+            ));
         }
         let reply = self.execute(write.command);
         if let Some(old) = self.sessions.get(&client) {
@@ -98,6 +117,27 @@ impl KvStore {
         );
         self.expiry.insert((index, client), ());
         reply
+    }
+
+    /// Opens session `index`; when the table is full, the session idle longest goes first.
+    fn register_session(&mut self, index: Index) -> Reply {
+        while self.sessions.len() >= SESSIONS_MAX {
+            let Some((&(last, client), _)) = self.expiry.first_key_value() else {
+                break;
+            };
+            self.expiry.remove(&(last, client));
+            self.sessions.remove(&client);
+        }
+        self.sessions.insert(
+            index,
+            ClientSession {
+                last_seq: 0,
+                last_reply: Reply::Nil,
+                last_index: index,
+            },
+        );
+        self.expiry.insert((index, index), ());
+        Reply::Int(index as i64)
     }
 
     fn expire_sessions(&mut self, index: Index) {
@@ -176,6 +216,10 @@ impl KvStore {
                 } else {
                     Reply::Int(0)
                 }
+            }
+            // Handled by `write`, which knows the entry's index.
+            Command::RegisterSession => {
+                Reply::Error("ERR a session is registered on its own".into())
             }
         }
     }

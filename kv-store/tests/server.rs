@@ -19,6 +19,10 @@ struct Cluster {
 }
 
 fn cluster(tune: fn(&mut ServerConfig)) -> Cluster {
+    cluster_of(KvStore::new, tune)
+}
+
+fn cluster_of(store: fn() -> KvStore, tune: fn(&mut ServerConfig)) -> Cluster {
     let net = MemNetwork::new();
     let ids = vec![1, 2, 3];
     let nodes: Vec<Arc<Node>> = ids
@@ -27,7 +31,7 @@ fn cluster(tune: fn(&mut ServerConfig)) -> Cluster {
             let mut cfg = NodeConfig::new(id, ids.clone());
             cfg.tick_interval = Duration::from_millis(5);
             let (t, inbox) = net.join(id);
-            Arc::new(Node::start(cfg, KvStore::new(), MemStorage::new(), t, inbox).unwrap())
+            Arc::new(Node::start(cfg, store(), MemStorage::new(), t, inbox).unwrap())
         })
         .collect();
     let servers = nodes
@@ -380,7 +384,16 @@ fn a_write_cut_off_by_a_shutdown_is_reported_as_unknown() {
 fn a_retried_session_write_applies_once() {
     let c = cluster(|_| {});
     let mut cl = Client::connect(c.addr(c.leader()));
-    let incr = ["XSESSION", "77", "1", "INCRBY", "once", "5"];
+    // A session nobody registered: refused, and nothing runs.
+    assert!(matches!(
+        cl.call(&["XSESSION", "77", "1", "INCRBY", "once", "5"]),
+        Value::Error(e) if e.starts_with("ERR session expired")
+    ));
+    let Value::Integer(id) = cl.call(&["XREGISTER"]) else {
+        panic!("XREGISTER answers the session id")
+    };
+    let id = id.to_string();
+    let incr = ["XSESSION", &id, "1", "INCRBY", "once", "5"];
     assert_eq!(cl.call(&incr), Value::Integer(5));
     assert_eq!(
         cl.call(&incr),
@@ -388,12 +401,12 @@ fn a_retried_session_write_applies_once() {
         "the retry is answered, not applied"
     );
     assert_eq!(
-        cl.call(&["XSESSION", "77", "2", "INCRBY", "once", "5"]),
+        cl.call(&["XSESSION", &id, "2", "INCRBY", "once", "5"]),
         Value::Integer(10)
     );
     assert_eq!(cl.call(&["GET", "once"]), bulk("10"));
     assert!(matches!(
-        cl.call(&["XSESSION", "77", "3", "GET", "once"]),
+        cl.call(&["XSESSION", &id, "3", "GET", "once"]),
         Value::Error(_)
     ));
 }
@@ -466,4 +479,25 @@ fn the_client_library_follows_the_leader_through_a_failover() {
         client.incr_by(b"text", 1),
         Err(kv_store::ClientError::Refused(_))
     ));
+}
+
+/// The client library's session expired between two of its writes: the write is refused (not
+/// run) and reported as its own error; the next write opens a new session and goes through.
+#[test]
+fn the_client_library_reports_an_expired_session() {
+    let c = cluster_of(|| KvStore::with_session_ttl(20), |_| {});
+    let addrs: Vec<SocketAddr> = (0..3).map(|i| c.addr(i)).collect();
+    let mut client = kv_store::Client::new(addrs.clone(), Duration::from_secs(10));
+    assert_eq!(client.incr_by(b"n", 1).unwrap(), 1);
+    // Another client's writes push the first one's session past its lifetime.
+    let mut other = Client::connect(addrs[0]);
+    for i in 0..30 {
+        assert_eq!(other.call(&["SET", "filler", &i.to_string()]), ok());
+    }
+    assert!(matches!(
+        client.incr_by(b"n", 1),
+        Err(kv_store::ClientError::SessionExpired(_))
+    ));
+    assert_eq!(client.get(b"n").unwrap(), Some(b"1".to_vec()), "not run");
+    assert_eq!(client.incr_by(b"n", 1).unwrap(), 2);
 }

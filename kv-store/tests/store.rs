@@ -183,47 +183,78 @@ fn every_command_does_what_redis_does() {
     ));
 }
 
+fn incr_in(client: u64, seq: u64, by: i64) -> Write {
+    Write {
+        session: Some(Session { client, seq }),
+        command: Command::IncrBy {
+            key: "c".into(),
+            by,
+        },
+    }
+}
+
+fn is_expired(r: &Reply) -> bool {
+    matches!(r, Reply::Error(e) if e.starts_with("ERR session expired"))
+}
+
 #[test]
 fn a_retried_write_is_applied_once_and_answered_as_the_first_time() {
     let mut s = KvStore::new();
-    let incr = |seq| Write {
-        session: Some(Session { client: 7, seq }),
-        command: Command::IncrBy {
-            key: "c".into(),
-            by: 1,
-        },
-    };
-    assert_eq!(s.write(1, incr(1)), Reply::Int(1));
+    // Registering answers the session's id: its entry's index.
+    assert_eq!(s.write(7, w(Command::RegisterSession)), Reply::Int(7));
+    let incr = |seq| incr_in(7, seq, 1);
+    assert_eq!(s.write(8, incr(1)), Reply::Int(1));
     // The client did not hear back and retries: same reply, no second increment.
-    assert_eq!(s.write(2, incr(1)), Reply::Int(1));
-    assert_eq!(s.write(3, incr(2)), Reply::Int(2));
-    assert_eq!(s.write(4, incr(2)), Reply::Int(2));
+    assert_eq!(s.write(9, incr(1)), Reply::Int(1));
+    assert_eq!(s.write(10, incr(2)), Reply::Int(2));
+    assert_eq!(s.write(11, incr(2)), Reply::Int(2));
     // A retry of an older request than the last is refused, not applied.
-    assert!(matches!(s.write(5, incr(1)), Reply::Error(_)));
+    assert!(matches!(s.write(12, incr(1)), Reply::Error(_)));
     assert_eq!(get(&s, "c"), Reply::Bulk("2".into()));
     // Other clients are independent.
-    let other = Write {
-        session: Some(Session { client: 8, seq: 1 }),
-        command: Command::IncrBy {
-            key: "c".into(),
-            by: 10,
-        },
+    assert_eq!(s.write(13, w(Command::RegisterSession)), Reply::Int(13));
+    assert_eq!(s.write(14, incr_in(13, 1, 10)), Reply::Int(12));
+    // Sequence numbers start at 1; a session cannot be registered inside one.
+    assert!(matches!(s.write(15, incr_in(13, 0, 1)), Reply::Error(_)));
+    let nested = Write {
+        session: Some(Session { client: 13, seq: 2 }),
+        command: Command::RegisterSession,
     };
-    assert_eq!(s.write(6, other), Reply::Int(12));
+    assert!(matches!(s.write(16, nested), Reply::Error(_)));
+    assert_eq!(get(&s, "c"), Reply::Bulk("12".into()));
+}
+
+/// Before, a retry arriving after its session had expired was taken for a new client's first
+/// write and ran a second time. Now it is refused, distinctly, and never executed.
+#[test]
+fn a_retry_after_its_session_expired_is_refused_not_run_again() {
+    let mut s = KvStore::with_session_ttl(10);
+    assert_eq!(s.write(1, w(Command::RegisterSession)), Reply::Int(1));
+    assert_eq!(s.write(2, incr_in(1, 1, 1)), Reply::Int(1));
+    for i in 3..=20 {
+        s.write(i, w(set("filler", "x")));
+    }
+    assert_eq!(s.sessions(), 0, "expired");
+    assert!(is_expired(&s.write(21, incr_in(1, 1, 1))));
+    assert_eq!(get(&s, "c"), Reply::Bulk("1".into()), "not applied twice");
+    // A session nobody registered is refused the same way.
+    assert!(is_expired(&s.write(22, incr_in(99, 1, 1))));
+    assert_eq!(get(&s, "c"), Reply::Bulk("1".into()));
 }
 
 #[test]
 fn idle_sessions_expire_by_log_position_on_every_replica_alike() {
     let writes = |ttl| {
         let mut s = KvStore::with_session_ttl(ttl);
+        s.write(1, w(Command::RegisterSession));
         s.write(
-            1,
+            2,
             Write {
                 session: Some(Session { client: 1, seq: 1 }),
                 command: set("k", "v"),
             },
         );
-        for i in 2..=20 {
+        for i in 3..=20 {
             s.write(i, w(set("filler", "x")));
         }
         s
@@ -241,9 +272,10 @@ fn a_snapshot_restores_the_state_and_sessions_and_refuses_damage() {
     run(
         &mut s,
         vec![
+            w(Command::RegisterSession),
             w(set("a", "1")),
             Write {
-                session: Some(Session { client: 3, seq: 9 }),
+                session: Some(Session { client: 1, seq: 9 }),
                 command: Command::IncrBy {
                     key: "n".into(),
                     by: 4,
@@ -257,13 +289,13 @@ fn a_snapshot_restores_the_state_and_sessions_and_refuses_damage() {
     assert_eq!(t.digest(), s.digest());
     // The session came along: the retry is still recognised.
     let retry = Write {
-        session: Some(Session { client: 3, seq: 9 }),
+        session: Some(Session { client: 1, seq: 9 }),
         command: Command::IncrBy {
             key: "n".into(),
             by: 4,
         },
     };
-    assert_eq!(t.write(3, retry), Reply::Int(4));
+    assert_eq!(t.write(4, retry), Reply::Int(4));
     let mut damaged = snap.clone();
     let last = damaged.len() - 1;
     damaged[last] ^= 1;

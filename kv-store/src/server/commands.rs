@@ -195,6 +195,9 @@ pub(crate) fn parse(args: Vec<Vec<u8>>) -> Op {
             }
         }
         "xsession" => arity("xsession"),
+        // XREGISTER: opens an exactly-once session; the answer is its id (client library).
+        "xregister" if n == 0 => write(Command::RegisterSession),
+        "xregister" => arity("xregister"),
         "readonly" if n == 0 => Op::SetReadOnly(true),
         "readwrite" if n == 0 => Op::SetReadOnly(false),
         "info" | "raft.status" => info(&rest),
