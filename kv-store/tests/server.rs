@@ -501,3 +501,43 @@ fn the_client_library_reports_an_expired_session() {
     assert_eq!(client.get(b"n").unwrap(), Some(b"1".to_vec()), "not run");
     assert_eq!(client.incr_by(b"n", 1).unwrap(), 2);
 }
+
+fn info_of(cl: &mut Client) -> String {
+    let Value::Bulk(Some(text)) = cl.call(&["INFO"]) else {
+        panic!("INFO")
+    };
+    String::from_utf8(text).unwrap()
+}
+
+/// One admin typo used to be able to take the cluster down: `RAFT.PROMOTE 9` made a voter of a
+/// node nobody added, and a learner nobody could reach could be promoted. Admin commands sent
+/// to a follower are forwarded to the leader, like writes.
+#[test]
+fn admin_typos_are_refused_and_a_follower_forwards_admin_commands() {
+    let c = cluster(|_| {});
+    let follower = (c.leader() + 1) % 3;
+    let mut cl = Client::connect(c.addr(follower));
+    let v = cl.call(&["RAFT.PROMOTE", "9"]);
+    assert!(
+        matches!(&v, Value::Error(e) if e.starts_with("ERR node 9 is not a learner")),
+        "{v:?}"
+    );
+    assert_eq!(
+        cl.call(&["RAFT.ADDLEARNER", "4"]),
+        Value::Error("ERR wrong number of arguments for 'raft.addlearner' command".into()),
+        "a learner needs its address"
+    );
+    assert_eq!(cl.call(&["RAFT.ADDLEARNER", "4", "127.0.0.1:9"]), ok());
+    let mut at_leader = Client::connect(c.addr(c.leader()));
+    assert!(info_of(&mut at_leader).contains("learners:4\r\n"));
+    // Node 4 does not exist: promoting it would raise the quorum with a voter nobody reaches.
+    cl.send(&["RAFT.PROMOTE", "4"]);
+    let v = cl.reply().unwrap();
+    assert!(
+        matches!(&v, Value::Error(e) if e.contains("has not answered the leader")),
+        "{v:?}"
+    );
+    let info = info_of(&mut at_leader);
+    assert!(info.contains("voters:1,2,3\r\n"), "{info}");
+    assert!(info.contains("removed:0\r\n"), "{info}");
+}

@@ -83,6 +83,14 @@ pub struct Config {
     /// Use a different seed every time a node starts (for example from the OS's entropy):
     /// answers to requests forwarded by an earlier incarnation must not match new ids.
     pub seed: u64,
+    /// A learner is promoted only once its log is within this many entries of the leader's
+    /// last index, so that it can take part in commits at once.
+    pub promote_lag_entries_max: u64,
+    /// Refuse a change of voters (a promotion or a removal) unless the new voters that the
+    /// leader heard from within the last election timeout, the leader included, form a quorum
+    /// of the new membership: otherwise the change itself, or one more failure after it, can
+    /// leave the cluster without a leader (etcd's strict reconfiguration check).
+    pub strict_reconfiguration: bool,
 }
 
 impl Config {
@@ -115,6 +123,8 @@ impl Config {
             snapshot_chunk_bytes: 1 << 20,
             snapshot_bytes_max: 8 << 30,
             seed: id,
+            promote_lag_entries_max: 1024,
+            strict_reconfiguration: true,
         }
     }
 

@@ -39,6 +39,18 @@ pub enum RejectReason {
     InvalidMembershipChange { node: NodeId },
     #[error("the change would leave no voters")]
     NoVotersLeft,
+    #[error("node {node} is not a learner; add it as a learner first, then promote it")]
+    NotALearner { node: NodeId },
+    #[error(
+        "learner {node} has not answered the leader within an election timeout; a voter nobody \
+         can reach would only raise the quorum"
+    )]
+    LearnerUnreachable { node: NodeId },
+    #[error(
+        "the new voters would not have a quorum among the members heard from recently ({active} \
+         of {voters}); bring members back before changing the voters"
+    )]
+    QuorumAtRisk { active: usize, voters: usize },
     #[error(
         "learner {node} is not caught up with the leader yet (matched {matched}, need {needed})"
     )]
@@ -58,6 +70,7 @@ impl RejectReason {
             RejectReason::ProposalTooLarge { .. }
                 | RejectReason::InvalidTransferTarget { .. }
                 | RejectReason::InvalidMembershipChange { .. }
+                | RejectReason::NotALearner { .. }
                 | RejectReason::NoVotersLeft
                 | RejectReason::NotJoint
         )

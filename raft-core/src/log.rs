@@ -182,13 +182,20 @@ impl Log {
 
     /// The membership in force at `index`.
     pub(crate) fn membership_at(&self, index: Index) -> &Membership {
-        &self
-            .memberships
+        &self.membership_entry_at(index).1
+    }
+
+    /// The index of the entry holding the membership in force at `index`.
+    pub(crate) fn membership_index_at(&self, index: Index) -> Index {
+        self.membership_entry_at(index).0
+    }
+
+    fn membership_entry_at(&self, index: Index) -> &(Index, Membership) {
+        self.memberships
             .iter()
             .rev()
             .find(|(i, _)| *i <= index)
             .unwrap_or_else(|| self.memberships.front().expect("base"))
-            .1
     }
 
     pub(crate) fn membership_epoch(&self) -> u64 {

@@ -31,6 +31,9 @@ pub struct Membership {
 pub enum ChangeStep {
     /// Adds a voter, or promotes a learner to voter.
     AddVoter(NodeId),
+    /// Promotes a learner to voter: refused unless `id` is a learner (and, on the leader, has
+    /// caught up). The safe way to grow a cluster: add a learner, let it catch up, promote it.
+    Promote(NodeId),
     /// Adds a learner.
     AddLearner(NodeId),
     /// Removes a voter or a learner.
@@ -115,6 +118,12 @@ impl Membership {
                                 return Err(RejectReason::InvalidMembershipChange { node: id });
                             }
                             learners.remove(&id);
+                            voters.insert(id);
+                        }
+                        ChangeStep::Promote(id) => {
+                            if !learners.remove(&id) {
+                                return Err(RejectReason::NotALearner { node: id });
+                            }
                             voters.insert(id);
                         }
                         ChangeStep::AddLearner(id) => {

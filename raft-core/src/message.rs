@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::RejectReason;
+use crate::membership::MembershipChange;
 use crate::types::{Entry, Index, NodeId, Payload, SnapshotMeta, Term};
 
 /// A message from one node to another.
@@ -90,6 +91,16 @@ pub enum MessageBody {
     ProposeResponse {
         outcomes: Vec<(ProposalId, ProposeOutcome)>,
     },
+    /// Answers a vote request from a node that the committed membership at `membership_index`
+    /// leaves out: it has been removed, and stops campaigning.
+    Removed {
+        membership_index: Index,
+    },
+    /// A follower forwards a membership change to the leader; answered by `ProposeResponse`.
+    ProposeMembership {
+        id: ProposalId,
+        change: MembershipChange,
+    },
 }
 
 impl MessageBody {
@@ -102,6 +113,8 @@ impl MessageBody {
                 | MessageBody::ReadResponse { .. }
                 | MessageBody::Propose { .. }
                 | MessageBody::ProposeResponse { .. }
+                | MessageBody::ProposeMembership { .. }
+                | MessageBody::Removed { .. }
         )
     }
 }

@@ -4,7 +4,9 @@ mod support;
 
 use std::collections::BTreeSet;
 
-use raft_core::{ChangeStep, Membership, MembershipChange, NodeId, RejectReason, Role};
+use raft_core::{
+    ChangeStep, Membership, MembershipChange, MessageBody, NodeId, RejectReason, Role,
+};
 use support::sim::Sim;
 
 fn run(sim: &mut Sim, ticks: u64) {
@@ -291,13 +293,11 @@ fn changes_that_cannot_apply_are_refused_with_a_reason() {
             "{c:?}"
         );
     }
-    assert_eq!(
-        sim.raft_mut(follower)
-            .propose_membership(change(&[ChangeStep::AddLearner(4)])),
-        Err(RejectReason::NotLeader {
-            leader_hint: Some(leader)
-        })
-    );
+    // A follower forwards the change to the leader (see below) rather than refuse it.
+    assert!(sim
+        .raft_mut(follower)
+        .propose_membership(change(&[ChangeStep::AddLearner(4)]))
+        .is_ok());
     // One change at a time.
     sim.raft_mut(leader)
         .propose_membership(change(&[ChangeStep::AddLearner(4)]))
@@ -329,4 +329,118 @@ fn changes_that_cannot_apply_are_refused_with_a_reason() {
     sim.process(leader);
     run(&mut sim, 5);
     assert!(!sim.raft(leader).membership().is_joint());
+}
+
+/// `RAFT.PROMOTE 9` for a node nobody added made it a voter, raising the quorum with a member
+/// that does not exist. Promote takes learners only, once caught up.
+#[test]
+fn only_a_learner_that_has_caught_up_can_be_promoted() {
+    let mut sim = Sim::with_spares(3, 1, 7, |c| c.promote_lag_entries_max = 0);
+    let leader = sim.elect(200).unwrap();
+    let r = sim
+        .raft_mut(leader)
+        .propose_membership(change(&[ChangeStep::Promote(9)]));
+    assert_eq!(r, Err(RejectReason::NotALearner { node: 9 }));
+    let r = sim
+        .raft_mut(leader)
+        .propose_membership(change(&[ChangeStep::Promote(2)]));
+    assert_eq!(r, Err(RejectReason::NotALearner { node: 2 }), "a voter");
+    // A learner cut off from the start holds nothing: too far behind to promote.
+    sim.isolate(4);
+    let leader = reconfigure(&mut sim, change(&[ChangeStep::AddLearner(4)]));
+    for i in 0..3 {
+        sim.propose(leader, &format!("w{i}"));
+    }
+    run(&mut sim, 5);
+    let r = sim
+        .raft_mut(leader)
+        .propose_membership(change(&[ChangeStep::Promote(4)]));
+    assert_eq!(r, Err(RejectReason::LearnerUnreachable { node: 4 }));
+    // Reachable and caught up, it is promoted.
+    sim.heal();
+    run(&mut sim, 60);
+    let leader = reconfigure(&mut sim, change(&[ChangeStep::Promote(4)]));
+    let m = membership_everywhere(&sim, &[1, 2, 3, 4]);
+    assert_eq!(m.voters, set(&[1, 2, 3, 4]));
+    assert!(sim.raft(leader).is_leader());
+}
+
+/// Promoting an unreachable learner, or removing a voter while another is down, would leave
+/// the new voters without a quorum among the members that answer: refused.
+#[test]
+fn a_change_of_voters_that_reachable_members_cannot_carry_is_refused() {
+    let mut sim = Sim::new(3, 11, |_| {});
+    let leader = sim.elect(200).unwrap();
+    let others: Vec<NodeId> = sim.ids().into_iter().filter(|i| *i != leader).collect();
+    // One voter goes silent for two check-quorum rounds.
+    sim.isolate(others[0]);
+    run(&mut sim, 25);
+    assert_eq!(sim.leader(), Some(leader));
+    let r = sim
+        .raft_mut(leader)
+        .propose_membership(change(&[ChangeStep::Remove(others[1])]));
+    assert_eq!(
+        r,
+        Err(RejectReason::QuorumAtRisk {
+            active: 1,
+            voters: 2
+        })
+    );
+    // Removing the silent one leaves the two that answer: allowed.
+    let leader = reconfigure(&mut sim, change(&[ChangeStep::Remove(others[0])]));
+    assert_eq!(sim.raft(leader).membership().voters.len(), 2);
+}
+
+/// A membership change asked of a follower is forwarded to the leader and ends like a
+/// proposal.
+#[test]
+fn a_follower_forwards_a_membership_change_to_the_leader() {
+    let mut sim = Sim::with_spares(3, 1, 5, |_| {});
+    let leader = sim.elect(200).unwrap();
+    let follower = sim.ids().into_iter().find(|i| *i != leader).unwrap();
+    sim.raft_mut(follower)
+        .propose_membership(change(&[ChangeStep::AddLearner(4)]))
+        .expect("forwarded");
+    sim.process(follower);
+    run(&mut sim, 30);
+    let m = membership_everywhere(&sim, &[1, 2, 3]);
+    assert_eq!(m.learners, set(&[4]));
+}
+
+/// A voter removed while it was cut off never sees the entry that removes it, and used to
+/// campaign forever. A member now tells it, and it stops.
+#[test]
+fn a_node_removed_while_cut_off_is_told_and_stops_campaigning() {
+    let mut sim = Sim::new(3, 13, |_| {});
+    sim.decommission_removed = false;
+    let leader = sim.elect(200).unwrap();
+    let gone = sim.ids().into_iter().find(|i| *i != leader).unwrap();
+    sim.isolate(gone);
+    run(&mut sim, 25);
+    let leader = reconfigure(&mut sim, change(&[ChangeStep::Remove(gone)]));
+    assert!(!sim.raft(leader).membership().is_member(gone));
+    assert!(!sim.raft(gone).is_removed(), "it has not heard yet");
+    sim.heal();
+    run(&mut sim, 100);
+    assert!(sim.raft(gone).is_removed());
+    let term = sim.raft(gone).term();
+    run(&mut sim, 200);
+    assert_eq!(sim.raft(gone).term(), term, "it stopped campaigning");
+    assert_eq!(
+        sim.raft(gone).role(),
+        Role::Follower,
+        "not a (pre-)candidate"
+    );
+    // However long it waits, it asks nobody for a vote.
+    for _ in 0..100 {
+        sim.tick_node(gone);
+    }
+    let asked = sim
+        .ids()
+        .into_iter()
+        .flat_map(|to| sim.in_flight(gone, to))
+        .filter(|m| matches!(m.body, MessageBody::Vote { .. }))
+        .count();
+    assert_eq!(asked, 0);
+    assert_eq!(sim.leader(), Some(leader), "and never disturbed the leader");
 }

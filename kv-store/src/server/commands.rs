@@ -44,7 +44,7 @@ pub(crate) enum ClientOp {
 pub(crate) enum Admin {
     /// Learn a node's address (on this node only).
     Peer(NodeId, std::net::SocketAddr),
-    AddLearner(NodeId, Option<std::net::SocketAddr>),
+    AddLearner(NodeId, std::net::SocketAddr),
     Promote(NodeId),
     Remove(NodeId),
     Transfer(NodeId),
@@ -223,20 +223,18 @@ pub(crate) fn parse(args: Vec<Vec<u8>>) -> Op {
         // A checksum of this node's state, to compare replicas.
         "raft.digest" if n == 0 => Op::LocalRead(Query::Digest),
         "raft.digest" => arity("raft.digest"),
-        "raft.addlearner" if n == 1 || n == 2 => {
+        // The address is required: a learner nobody can reach would only hold up a promotion.
+        "raft.addlearner" if n == 2 => {
             let Some(id) = int(&rest[0]).filter(|i| *i > 0) else {
                 return Op::Now(Value::Error(
                     "ERR node id must be a positive integer".into(),
                 ));
             };
-            let addr = match rest.get(1) {
-                None => None,
-                Some(a) => match std::str::from_utf8(a).ok().and_then(|a| a.parse().ok()) {
-                    Some(a) => Some(a),
-                    None => {
-                        return Op::Now(Value::Error("ERR the address must be host:port".into()))
-                    }
-                },
+            let Some(addr) = std::str::from_utf8(&rest[1])
+                .ok()
+                .and_then(|a| a.parse().ok())
+            else {
+                return Op::Now(Value::Error("ERR the address must be host:port".into()));
             };
             Op::Admin(Admin::AddLearner(id as NodeId, addr))
         }

@@ -223,7 +223,7 @@ impl Conn {
                 }
             },
             Admin::AddLearner(id, addr) => {
-                if let (Some(addr), Some(add)) = (addr, &self.config.add_peer) {
+                if let Some(add) = &self.config.add_peer {
                     add(id, addr);
                 }
                 self.node.add_learner(id, t)
@@ -297,7 +297,7 @@ impl Conn {
         let mut text = format!(
             "# Raft\r\nnode_id:{}\r\nrole:{role}\r\nterm:{}\r\nleader:{}\r\ncommit_index:{}\r\napplied_index:{}\r\n\
              first_index:{}\r\nlast_index:{}\r\nlog_entries:{}\r\nsnapshot_index:{}\r\nsnapshot_bytes:{}\r\n\
-             voters:{}\r\nlearners:{}\r\njoint:{}\r\n",
+             voters:{}\r\nlearners:{}\r\njoint:{}\r\nremoved:{}\r\n",
             s.id,
             s.term,
             s.leader.map_or("none".into(), |l| l.to_string()),
@@ -311,6 +311,7 @@ impl Conn {
             ids(&s.membership.voters),
             ids(&s.membership.learners),
             s.membership.is_joint(),
+            u8::from(s.removed),
         );
         for (id, p) in &s.peers {
             text.push_str(&format!(

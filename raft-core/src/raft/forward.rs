@@ -8,6 +8,7 @@
 use super::ready::{Event, Request};
 use super::Raft;
 use crate::error::RejectReason;
+use crate::membership::MembershipChange;
 use crate::message::{Message, MessageBody, ProposalId, ProposeOutcome, ReadId};
 use crate::types::Payload;
 
@@ -26,6 +27,27 @@ impl Raft {
         let id = self.take_request_id();
         self.forwarded.proposals.insert(id, self.now_ticks);
         self.forwarded.proposal_buffer.push((id, data));
+        Ok(id)
+    }
+
+    /// A membership change asked of a follower goes to the leader like a proposal, and ends
+    /// like one: appended, refused with the leader's reason, or of unknown outcome.
+    pub(super) fn forward_membership(
+        &mut self,
+        change: MembershipChange,
+    ) -> Result<ProposalId, RejectReason> {
+        let Some(leader) = self.leader.filter(|_| self.cfg.forward_proposals) else {
+            return Err(RejectReason::NotLeader {
+                leader_hint: self.leader,
+            });
+        };
+        let limit = self.cfg.pending_proposals_max;
+        if self.forwarded.proposals.len() >= limit {
+            return Err(RejectReason::TooManyPendingProposals { limit });
+        }
+        let id = self.take_request_id();
+        self.forwarded.proposals.insert(id, self.now_ticks);
+        self.send(leader, MessageBody::ProposeMembership { id, change });
         Ok(id)
     }
 
@@ -80,6 +102,16 @@ impl Raft {
                     .map(|(id, data)| (id, self.accept_forwarded_proposal(data)))
                     .collect();
                 self.send(m.from, MessageBody::ProposeResponse { outcomes });
+            }
+            MessageBody::Removed { membership_index } => self.heard_removed(membership_index),
+            MessageBody::ProposeMembership { id, change } => {
+                let outcome = self.append_membership_change(change);
+                self.send(
+                    m.from,
+                    MessageBody::ProposeResponse {
+                        outcomes: vec![(id, outcome)],
+                    },
+                );
             }
             MessageBody::ProposeResponse { outcomes } => {
                 for (id, outcome) in outcomes {

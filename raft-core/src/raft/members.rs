@@ -19,6 +19,21 @@ impl Raft {
         &mut self,
         change: MembershipChange,
     ) -> Result<ProposalId, RejectReason> {
+        if !self.is_leader() {
+            return self.forward_membership(change);
+        }
+        let (index, term) = self.append_membership_change(change)?;
+        let id = self.take_request_id();
+        self.events
+            .push(Event::ProposalAppended { id, index, term });
+        Ok(id)
+    }
+
+    /// On the leader: checks `change` and appends it; its position in the log.
+    pub(super) fn append_membership_change(
+        &mut self,
+        change: MembershipChange,
+    ) -> Result<(Index, Term), RejectReason> {
         let RoleState::Leader(ls) = &self.role else {
             return Err(RejectReason::NotLeader {
                 leader_hint: self.leader,
@@ -33,17 +48,34 @@ impl Raft {
         let next = self.log.membership().apply(&change)?;
         if let MembershipChange::Steps { steps, .. } = &change {
             self.check_promotions_caught_up(steps)?;
+            self.check_new_voters_reachable(steps, &next)?;
         }
-        let (index, term) = self.append_membership(next);
-        let id = self.take_request_id();
-        self.events
-            .push(Event::ProposalAppended { id, index, term });
-        Ok(id)
+        Ok(self.append_membership(next))
     }
 
     /// A learner becomes a voter only once it holds everything committed, so that promoting it
     /// cannot stall the commit index while it catches up.
     fn check_promotions_caught_up(&self, steps: &[ChangeStep]) -> Result<(), RejectReason> {
+        for step in steps {
+            if let ChangeStep::Promote(node) = *step {
+                let progress = self.tracker.progress(node);
+                if !progress.is_some_and(|pr| pr.heard_recently()) {
+                    return Err(RejectReason::LearnerUnreachable { node });
+                }
+                let matched = progress.map_or(0, |pr| pr.match_index());
+                let needed = self
+                    .log
+                    .last_index()
+                    .saturating_sub(self.cfg.promote_lag_entries_max);
+                if matched < needed {
+                    return Err(RejectReason::LearnerNotCaughtUp {
+                        node,
+                        matched,
+                        needed,
+                    });
+                }
+            }
+        }
         let needed = self.log.commit();
         for step in steps {
             if let ChangeStep::AddVoter(node) = *step {
@@ -60,6 +92,31 @@ impl Raft {
             }
         }
         Ok(())
+    }
+
+    /// The strict reconfiguration check: a promotion or a removal is refused unless the new
+    /// voters heard from recently are a quorum of them.
+    fn check_new_voters_reachable(
+        &self,
+        steps: &[ChangeStep],
+        next: &Membership,
+    ) -> Result<(), RejectReason> {
+        let risky = steps
+            .iter()
+            .any(|s| matches!(s, ChangeStep::Promote(_) | ChangeStep::Remove(_)));
+        if !self.cfg.strict_reconfiguration || !risky || next.voters == self.log.membership().voters
+        {
+            return Ok(());
+        }
+        let (active, quorum) = self.tracker.heard_quorum_of(&next.voters, self.id);
+        if quorum {
+            Ok(())
+        } else {
+            Err(RejectReason::QuorumAtRisk {
+                active,
+                voters: next.voters.len(),
+            })
+        }
     }
 
     fn append_membership(&mut self, membership: Membership) -> (Index, Term) {

@@ -116,6 +116,9 @@ pub struct Raft {
     outbox: Vec<Outgoing>,
     events: Vec<Event>,
     forwarded: Forwarded,
+    /// A member told this node that a committed membership it has not seen leaves it out: it
+    /// stops campaigning until it hears from a leader (which would mean it is back).
+    told_removed: bool,
     /// Ids for proposals and reads accepted by this node.
     next_request_id: u64,
     /// The (role, term, leader) last reported in a `RoleChanged` event.
@@ -187,6 +190,7 @@ impl Raft {
             outbox: Vec::new(),
             events: Vec::new(),
             forwarded: Forwarded::default(),
+            told_removed: false,
             next_request_id: 1,
             reported: (Role::Follower, hard_state.term, None),
             membership_epoch,
@@ -217,6 +221,13 @@ impl Raft {
 
     pub fn leader(&self) -> Option<NodeId> {
         self.leader
+    }
+
+    /// Whether this node has been removed from the cluster: its log's membership leaves it
+    /// out, or a member told it that a committed one does. It does not campaign.
+    pub fn is_removed(&self) -> bool {
+        let m = self.log.membership();
+        self.told_removed || (!m.voters.is_empty() && !m.is_member(self.id))
     }
 
     pub fn role(&self) -> Role {
@@ -354,6 +365,9 @@ impl Raft {
         }
         if m.body.is_term_free() {
             self.step_forwarded(m);
+            return Ok(());
+        }
+        if matches!(m.body, MessageBody::Vote { .. }) && self.tell_if_removed(m.from) {
             return Ok(());
         }
         if m.term > self.term && !self.accept_higher_term(&m) {
@@ -595,6 +609,7 @@ impl Raft {
         self.expire_forwarded();
         if self.election_elapsed_ticks >= self.randomized_election_timeout_ticks
             && self.can_campaign()
+            && !self.told_removed
         {
             self.campaign(false);
         }
@@ -631,7 +646,38 @@ impl Raft {
         }
     }
 
+    /// A vote request from a node that neither the committed membership nor the newest one
+    /// holds: it was removed (or never added) and is campaigning in vain, perhaps because it
+    /// missed the change. It is told so, and its request is ignored, so its higher terms do not
+    /// disturb the cluster (Raft thesis 4.2.3).
+    fn tell_if_removed(&mut self, from: NodeId) -> bool {
+        let commit = self.log.commit();
+        let committed = self.log.membership_at(commit);
+        if committed.voters.is_empty()
+            || committed.is_member(from)
+            || self.log.membership().is_member(from)
+        {
+            return false;
+        }
+        let membership_index = self.log.membership_index_at(commit);
+        self.send(from, MessageBody::Removed { membership_index });
+        true
+    }
+
+    /// A member says a committed membership at `membership_index` leaves this node out. Taken
+    /// only if that membership is newer than any in this node's log: a member that is behind
+    /// cannot talk it out of an election it belongs in.
+    fn heard_removed(&mut self, membership_index: Index) {
+        if membership_index > self.log.membership_index() && !self.is_leader() {
+            self.told_removed = true;
+            if self.role() != Role::Follower {
+                self.become_follower(self.term, None, None);
+            }
+        }
+    }
+
     fn heard_from_leader(&mut self, leader: NodeId) {
+        self.told_removed = false;
         self.election_elapsed_ticks = 0;
         self.set_leader(Some(leader));
     }

@@ -20,7 +20,7 @@ impl Raft {
             }
             let me = self.id;
             for (id, pr) in self.tracker.iter_mut() {
-                pr.set_recent_active(id == me);
+                pr.new_activity_round(id == me);
             }
         }
         self.tick_transfer();
@@ -59,7 +59,7 @@ impl Raft {
                 let Some(pr) = self.tracker.progress_mut(from) else {
                     return;
                 };
-                pr.set_recent_active(true);
+                pr.mark_answered();
                 match outcome {
                     AppendOutcome::Accepted { match_index } => {
                         self.append_accepted(from, match_index)
@@ -78,7 +78,7 @@ impl Raft {
                 let Some(pr) = self.tracker.progress_mut(from) else {
                     return;
                 };
-                pr.set_recent_active(true);
+                pr.mark_answered();
                 pr.heartbeat_answered(pr.match_index() < last);
                 pr.ack_read(read_seq);
             }

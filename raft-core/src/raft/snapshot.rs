@@ -75,7 +75,7 @@ impl Raft {
     /// The leader learns how much of the snapshot a follower holds.
     pub(super) fn snapshot_chunk_answered(&mut self, peer: NodeId, index: Index, next_offset: u64) {
         if let Some(pr) = self.tracker.progress_mut(peer) {
-            pr.set_recent_active(true);
+            pr.mark_answered();
             pr.chunk_acked(index, next_offset);
             pr.want_send(true);
         }

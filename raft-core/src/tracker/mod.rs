@@ -7,6 +7,8 @@ mod progress;
 pub(crate) use progress::Progress;
 pub use progress::ProgressState;
 
+use std::collections::BTreeSet;
+
 use crate::membership::Membership;
 use crate::quorum::{JointConfig, VoteResult};
 use crate::types::{Index, NodeId};
@@ -116,6 +118,22 @@ impl Tracker {
             Some(id == self_id || self.progress(id).is_some_and(Progress::recent_active))
         });
         result == VoteResult::Won
+    }
+
+    /// How many of `voters` were heard from recently (`self_id` counts), and whether they are a
+    /// majority of them.
+    pub(crate) fn heard_quorum_of(
+        &self,
+        voters: &BTreeSet<NodeId>,
+        self_id: NodeId,
+    ) -> (usize, bool) {
+        let heard = voters
+            .iter()
+            .filter(|id| {
+                **id == self_id || self.progress(**id).is_some_and(Progress::heard_recently)
+            })
+            .count();
+        (heard, heard * 2 > voters.len())
     }
 
     pub(crate) fn reset_votes(&mut self) {

@@ -27,6 +27,10 @@ pub(crate) struct Progress {
     inflights: Inflights,
     /// Heard from since the last check-quorum round.
     recent_active: bool,
+    /// Answered the leader in this check-quorum round, and in the one before (unlike
+    /// `recent_active`, never presumed for a new leader or a new member).
+    answered: bool,
+    answered_before: bool,
     /// The newest read round this follower confirmed.
     read_ack: u64,
     /// Something (new entries, a rejection, a commit advance) wants an append sent soon.
@@ -51,6 +55,8 @@ impl Progress {
             probe_sent: false,
             inflights: Inflights::new(messages_max, bytes_max),
             recent_active: false,
+            answered: false,
+            answered_before: false,
             read_ack: 0,
             send_wanted: true,
             nudge: false,
@@ -78,6 +84,26 @@ impl Progress {
 
     pub(crate) fn set_recent_active(&mut self, active: bool) {
         self.recent_active = active;
+    }
+
+    /// The follower answered the leader.
+    pub(crate) fn mark_answered(&mut self) {
+        self.recent_active = true;
+        self.answered = true;
+    }
+
+    /// A new check-quorum round starts: what was answered in the last one is kept for
+    /// `heard_recently`.
+    pub(crate) fn new_activity_round(&mut self, active: bool) {
+        self.recent_active = active;
+        self.answered_before = self.answered;
+        self.answered = false;
+    }
+
+    /// Answered the leader within the last one or two check-quorum rounds (at least an
+    /// election timeout).
+    pub(crate) fn heard_recently(&self) -> bool {
+        self.answered || self.answered_before
     }
 
     pub(crate) fn read_ack(&self) -> u64 {

@@ -192,6 +192,9 @@ pub struct Sim {
     /// good, as an operator would.
     ever_members: BTreeSet<NodeId>,
     pub decommissioned: BTreeSet<NodeId>,
+    /// Shut down nodes once they are removed (true), or leave them running, as a node that
+    /// missed its removal would be.
+    pub decommission_removed: bool,
     drop_rules: Vec<DropRule>,
 }
 
@@ -259,6 +262,7 @@ impl Sim {
             latest_membership: Some((0, Membership::with_voters(voters.iter().copied()))),
             ever_members: voters.iter().copied().collect(),
             decommissioned: BTreeSet::new(),
+            decommission_removed: true,
             drop_rules: Vec::new(),
         }
     }
@@ -793,6 +797,9 @@ impl Sim {
             .filter(|n| !m.is_member(*n) && !self.decommissioned.contains(n))
             .collect();
         self.latest_membership = Some((index, m));
+        if !self.decommission_removed {
+            return;
+        }
         for n in removed {
             self.note(format!("decommission {n}: removed from the cluster"));
             self.decommissioned.insert(n);

@@ -46,6 +46,8 @@ pub(crate) struct Driver<T> {
     pub(crate) inflight_persists: usize,
     /// The role last reported by the core, to notice leadership ending.
     pub(crate) last_role: Role,
+    /// Whether the node was last seen removed from the cluster, to log the change once.
+    pub(crate) removed: bool,
     /// The clock is stopped (fault injection: a paused process).
     pub(crate) paused: bool,
     /// Where the application learns that the node failed.
@@ -284,6 +286,17 @@ impl<T: Transport> Driver<T> {
 
     /// Carries out everything the core has to do.
     fn act(&mut self) {
+        let removed = self.raft.is_removed();
+        if removed != std::mem::replace(&mut self.removed, removed) {
+            if removed {
+                tracing::warn!(
+                    id = self.raft.id(),
+                    "this node has been removed from the cluster; it no longer campaigns"
+                );
+            } else {
+                tracing::info!(id = self.raft.id(), "this node is a member again");
+            }
+        }
         while self.raft.has_ready() {
             let rd = self.raft.ready();
             if !rd.messages.is_empty() {
@@ -383,6 +396,7 @@ impl<T: Transport> Driver<T> {
             snapshot: r.snapshot_meta().cloned(),
             snapshot_bytes: r.snapshot_bytes(),
             membership: r.membership().clone(),
+            removed: r.is_removed(),
             peers,
         }
     }

@@ -109,6 +109,8 @@ pub struct Status {
     /// Size of the newest snapshot's data.
     pub snapshot_bytes: u64,
     pub membership: Membership,
+    /// The node was removed from the cluster and no longer campaigns.
+    pub removed: bool,
     /// On the leader: each member's replication progress.
     pub peers: Vec<(NodeId, ProgressView)>,
 }

@@ -118,6 +118,7 @@ impl Node {
             pending_ids: VecDeque::new(),
             inflight_persists: 0,
             last_role: raft_core::Role::Follower,
+            removed: false,
             paused: false,
             failure: failure.clone(),
         };
@@ -197,7 +198,7 @@ impl Node {
 
     /// Promotes learner `id` to voter (through a joint membership, left automatically).
     pub fn promote(&self, id: NodeId, timeout: Duration) -> Result<(), Error> {
-        self.change_membership(steps(ChangeStep::AddVoter(id), true), timeout)
+        self.change_membership(steps(ChangeStep::Promote(id), true), timeout)
     }
 
     /// Removes voter or learner `id`.
