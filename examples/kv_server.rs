@@ -46,8 +46,8 @@ struct Args {
     #[arg(long, default_value_t = 10_000)]
     snapshot_every: u64,
     /// Join an existing cluster instead of forming one: start as a non-member and wait to be
-    /// added (`RAFT.ADDLEARNER <id> <host:port>` on the leader, `RAFT.PEER <id> <host:port>` on
-    /// the other nodes). --peers then lists the existing nodes and this one.
+    /// added (`RAFT.ADDLEARNER <id> <host:port>` on any node; the address reaches every member
+    /// through the log). --peers then lists the existing nodes and this one.
     #[arg(long)]
     join: bool,
     /// Most client connections at once; more are refused with an error.

@@ -108,6 +108,15 @@ pub fn start_node_with(
     cfg.tick_interval = tuning.tick;
     cfg.snapshot_every_entries = tuning.snapshot_every_entries;
     cfg.raft.seed = seed(id);
+    // A new cluster's first membership entry carries every voter's address; from then on the
+    // log does (members added later included), and these flags only seed the transport.
+    if !how.join {
+        cfg.raft.addresses = addrs
+            .raft
+            .iter()
+            .map(|(p, a)| (*p, a.to_string()))
+            .collect();
+    }
     let node = Arc::new(
         Node::start(cfg, KvStore::new(), storage, transport, inbox)
             .map_err(|e| format!("node {id}: {e}"))?,

@@ -173,36 +173,26 @@ fn bad_flags_exit_with_code_2_and_say_why() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not in --peers"));
 }
 
+/// A node joins by one command to any node: the address travels in the membership entry, so
+/// every member learns it from the log, and a member restarted with flags that never named the
+/// new node still reaches it.
 #[test]
 fn a_node_joins_a_running_cluster_over_tcp_and_is_promoted() {
     let mut c = Cluster::start(3);
+    let first_peers = c.peers();
     let mut client = Client::new(c.clients.clone(), Duration::from_secs(15));
     client.set(b"before", b"join").unwrap();
     // Node 4 starts outside the cluster, knowing the others' addresses.
     let extra = free_loopback_addrs(2).unwrap();
     c.raft.push(extra[0]);
     c.clients.push(extra[1]);
-    let peers: Vec<String> = c
-        .raft
-        .iter()
-        .enumerate()
-        .map(|(j, a)| format!("{}={a}", j + 1))
-        .collect();
-    let p = c.spawn_with(3, &peers, &["--join"]);
+    let p = c.spawn_with(3, &c.peers(), &["--join"]);
     c.procs.push(Some(p));
-    // Every node learns its address; the leader adds it as a learner, then promotes it.
+    // One command, to a follower, which forwards it to the leader; nobody is told with
+    // RAFT.PEER.
     let ok = Value::Simple("OK".into());
-    for i in 0..3 {
-        let mut one = Client::new(vec![c.clients[i]], Duration::from_secs(5));
-        let peer = vec![
-            b"RAFT.PEER".to_vec(),
-            b"4".to_vec(),
-            extra[0].to_string().into_bytes(),
-        ];
-        assert_eq!(one.read(&peer).unwrap(), ok);
-    }
-    let leader = c.leader();
-    let mut admin = Client::new(vec![c.clients[leader]], Duration::from_secs(15));
+    let follower = (c.leader() + 1) % 3;
+    let mut admin = Client::new(vec![c.clients[follower]], Duration::from_secs(15));
     let add = vec![
         b"RAFT.ADDLEARNER".to_vec(),
         b"4".to_vec(),
@@ -219,17 +209,55 @@ fn a_node_joins_a_running_cluster_over_tcp_and_is_promoted() {
             }
         }
     }
-    let Value::Bulk(Some(info)) = admin.read(&[b"INFO".to_vec()]).unwrap() else {
-        panic!("INFO")
-    };
-    assert!(
-        String::from_utf8_lossy(&info).contains("voters:1,2,3,4"),
-        "{}",
-        String::from_utf8_lossy(&info)
-    );
+    let text = info(c.clients[follower]);
+    assert!(text.contains("voters:1,2,3,4"), "{text}");
+    assert!(text.contains(&format!("address_4:{}", extra[0])), "{text}");
     // Node 4 serves the data, linearizably.
     let mut four = Client::new(vec![c.clients[3]], Duration::from_secs(15));
     assert_eq!(four.get(b"before").unwrap(), Some(b"join".to_vec()));
+
+    // Node 1 restarts with its original flags, which do not name node 4, and leads.
+    let mut one = c.procs[0].take().unwrap();
+    one.kill().unwrap();
+    one.wait().unwrap();
+    c.procs[0] = Some(c.spawn_with(0, &first_peers, &[]));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while c.leader() != 0 {
+        assert!(Instant::now() < deadline, "node 1 never took the lead");
+        let leader = c.leader();
+        let mut to_leader = Client::new(vec![c.clients[leader]], Duration::from_secs(2));
+        let _ = to_leader.read(&[b"RAFT.TRANSFER".to_vec(), b"1".to_vec()]);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // It replicates to node 4, whose address it recovered from its log.
+    client.set(b"after", b"restart").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let info = info(c.clients[0]);
+        let field = |name: &str| -> Option<u64> {
+            info.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split(',').next())
+                .and_then(|v| v.trim().parse().ok())
+        };
+        let (last, four_matched) = (field("last_index:"), field("peer_4:match="));
+        if last.is_some() && last == four_matched {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node 1 never reached node 4:\n{info}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn info(addr: SocketAddr) -> String {
+    let mut c = Client::new(vec![addr], Duration::from_secs(5));
+    let Value::Bulk(Some(info)) = c.read(&[b"INFO".to_vec()]).unwrap() else {
+        panic!("INFO")
+    };
+    String::from_utf8_lossy(&info).into_owned()
 }
 
 /// Waits for `child` to exit on its own; its exit status and what it wrote to stderr.

@@ -28,6 +28,10 @@ pub struct Config {
     /// membership in its restored state; empty for a node that will join an existing cluster
     /// (it waits to be added and learns the membership from the leader).
     pub voters: Vec<NodeId>,
+    /// The addresses of a new cluster's voters, written with them into the first membership
+    /// entry (and from then on carried by the log). Optional: a transport that needs no
+    /// addresses leaves it empty.
+    pub addresses: std::collections::BTreeMap<NodeId, String>,
     /// A follower that hears nothing from a leader for a random number of ticks in
     /// `[election_timeout_ticks_min, election_timeout_ticks_max)` starts an election.
     pub election_timeout_ticks_min: u64,
@@ -100,6 +104,7 @@ impl Config {
         Config {
             id,
             voters,
+            addresses: std::collections::BTreeMap::new(),
             election_timeout_ticks_min: 10,
             election_timeout_ticks_max: 20,
             heartbeat_interval_ticks: 2,

@@ -5,7 +5,7 @@
 //! membership (old and new voters must both agree), which the leader leaves by appending the
 //! new voters alone, automatically once the joint entry commits unless asked not to.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -24,10 +24,14 @@ pub struct Membership {
     pub learners: BTreeSet<NodeId>,
     /// Leave the joint phase as soon as it commits.
     pub auto_leave: bool,
+    /// Where members can be reached, as the application spells it (`host:port` for TCP).
+    /// Carried in the log and in snapshots with the rest of the membership, so every node
+    /// learns, keeps and recovers the address of every member, including those added later.
+    pub addresses: BTreeMap<NodeId, String>,
 }
 
 /// One step of a membership change.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ChangeStep {
     /// Adds a voter, or promotes a learner to voter.
     AddVoter(NodeId),
@@ -36,6 +40,8 @@ pub enum ChangeStep {
     Promote(NodeId),
     /// Adds a learner.
     AddLearner(NodeId),
+    /// Adds a learner reachable at this address, which the membership then carries.
+    AddLearnerAt(NodeId, String),
     /// Removes a voter or a learner.
     Remove(NodeId),
 }
@@ -103,6 +109,7 @@ impl Membership {
                     outgoing: BTreeSet::new(),
                     learners: self.learners.clone(),
                     auto_leave: false,
+                    addresses: self.addresses.clone(),
                 })
             }
             MembershipChange::Steps { steps, auto_leave } => {
@@ -111,8 +118,16 @@ impl Membership {
                 }
                 let mut voters = self.voters.clone();
                 let mut learners = self.learners.clone();
+                let mut addresses = self.addresses.clone();
                 for step in steps {
                     match *step {
+                        ChangeStep::AddLearnerAt(id, ref address) => {
+                            if id == 0 || voters.contains(&id) || learners.contains(&id) {
+                                return Err(RejectReason::InvalidMembershipChange { node: id });
+                            }
+                            learners.insert(id);
+                            addresses.insert(id, address.clone());
+                        }
                         ChangeStep::AddVoter(id) => {
                             if id == 0 || voters.contains(&id) {
                                 return Err(RejectReason::InvalidMembershipChange { node: id });
@@ -136,6 +151,7 @@ impl Membership {
                             if !voters.remove(&id) && !learners.remove(&id) {
                                 return Err(RejectReason::InvalidMembershipChange { node: id });
                             }
+                            addresses.remove(&id);
                         }
                     }
                 }
@@ -153,6 +169,7 @@ impl Membership {
                     outgoing,
                     learners,
                     auto_leave,
+                    addresses,
                 })
             }
         }

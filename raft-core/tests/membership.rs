@@ -444,3 +444,41 @@ fn a_node_removed_while_cut_off_is_told_and_stops_campaigning() {
     assert_eq!(asked, 0);
     assert_eq!(sim.leader(), Some(leader), "and never disturbed the leader");
 }
+
+/// A member's address travels with it in the membership: every node learns it from the log,
+/// keeps it through snapshots and restarts, and drops it when the member is removed.
+#[test]
+fn member_addresses_travel_in_the_log_and_in_snapshots() {
+    let mut sim = Sim::with_spares(3, 1, 17, |c| c.compaction_tail_entries = 5);
+    sim.snapshot_every = Some(20);
+    sim.elect(200).unwrap();
+    let add = change(&[ChangeStep::AddLearnerAt(4, "10.0.0.4:7104".into())]);
+    let leader = reconfigure(&mut sim, add);
+    for i in 0..60 {
+        sim.propose(leader, &format!("w{i}"));
+        sim.deliver_all();
+    }
+    let follower = sim
+        .ids()
+        .into_iter()
+        .find(|i| *i != leader && *i != 4)
+        .unwrap();
+    assert!(
+        sim.raft(follower).first_index() > 10,
+        "compacted past the change"
+    );
+    sim.crash(follower);
+    sim.restart(follower);
+    run(&mut sim, 30);
+    for id in [1, 2, 3, 4] {
+        let m = sim.raft(id).membership();
+        assert_eq!(
+            m.addresses.get(&4).map(String::as_str),
+            Some("10.0.0.4:7104"),
+            "node {id}"
+        );
+    }
+    let leader = sim.leader().unwrap();
+    reconfigure(&mut sim, change(&[ChangeStep::Remove(4)]));
+    assert!(!sim.raft(leader).membership().addresses.contains_key(&4));
+}

@@ -19,7 +19,7 @@ mod ports;
 pub use config::TcpConfig;
 pub use ports::free_loopback_addrs;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -142,6 +142,25 @@ impl TcpTransport {
 }
 
 impl Transport for TcpTransport {
+    /// Learns every member's address from the membership (`host:port`); an address that does
+    /// not parse is logged and skipped, never fatal.
+    fn set_addresses(&mut self, addresses: &BTreeMap<NodeId, String>) {
+        let mut peers = self.peers.lock();
+        for (id, text) in addresses {
+            if *id == self.config.node_id {
+                continue;
+            }
+            match text.parse::<SocketAddr>() {
+                Ok(addr) => {
+                    peers.insert(*id, addr);
+                }
+                Err(e) => {
+                    tracing::warn!(peer = id, address = %text, error = %e, "unusable member address")
+                }
+            }
+        }
+    }
+
     fn send(&mut self, messages: Vec<Message>) {
         for m in messages {
             let to = m.to;

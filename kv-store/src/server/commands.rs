@@ -42,7 +42,7 @@ pub(crate) enum ClientOp {
 
 #[derive(Debug)]
 pub(crate) enum Admin {
-    /// Learn a node's address (on this node only).
+    /// Override a node's address on this node only, until the membership next changes it.
     Peer(NodeId, std::net::SocketAddr),
     AddLearner(NodeId, std::net::SocketAddr),
     Promote(NodeId),

@@ -222,12 +222,9 @@ impl Conn {
                     return Value::Error("ERR this server's transport learns no addresses".into())
                 }
             },
-            Admin::AddLearner(id, addr) => {
-                if let Some(add) = &self.config.add_peer {
-                    add(id, addr);
-                }
-                self.node.add_learner(id, t)
-            }
+            // The address travels in the membership entry: every node's transport learns it
+            // from the log, now and after any restart.
+            Admin::AddLearner(id, addr) => self.node.add_learner_at(id, addr.to_string(), t),
             Admin::Promote(id) => self.node.promote(id, t),
             Admin::Remove(id) => self.node.remove(id, t),
             Admin::Transfer(id) => self.node.transfer_leadership(id, t),
@@ -313,6 +310,9 @@ impl Conn {
             s.membership.is_joint(),
             u8::from(s.removed),
         );
+        for (id, addr) in &s.membership.addresses {
+            text.push_str(&format!("address_{id}:{addr}\r\n"));
+        }
         for (id, p) in &s.peers {
             text.push_str(&format!(
                 "peer_{id}:match={},next={}\r\n",

@@ -16,7 +16,8 @@ use raft_runtime::Node;
 
 use crate::resp::Limits;
 
-/// Teaches the transport a new member's address (for `RAFT.ADDLEARNER id host:port`).
+/// Teaches this node's transport an address (`RAFT.PEER id host:port`, an override on this node
+/// only; members' addresses otherwise come from the membership in the log).
 pub type AddPeer = std::sync::Arc<dyn Fn(raft_core::NodeId, SocketAddr) + Send + Sync>;
 
 #[derive(Clone)]
@@ -29,7 +30,7 @@ pub struct ServerConfig {
     pub request_bytes_max: usize,
     /// How long a request may wait for the cluster.
     pub request_timeout: Duration,
-    /// Called with the address given to `RAFT.ADDLEARNER id host:port`.
+    /// Called with the address given to `RAFT.PEER id host:port`.
     pub add_peer: Option<AddPeer>,
 }
 

@@ -161,7 +161,10 @@ impl Raft {
         }
         let base_membership = match &snapshot {
             Some(s) => s.meta.membership.clone(),
-            None => Membership::with_voters(cfg.voters.iter().copied()),
+            None => Membership {
+                addresses: cfg.addresses.clone(),
+                ..Membership::with_voters(cfg.voters.iter().copied())
+            },
         };
         let log = Log::restore(
             prev_index,

@@ -48,6 +48,8 @@ pub(crate) struct Driver<T> {
     pub(crate) last_role: Role,
     /// Whether the node was last seen removed from the cluster, to log the change once.
     pub(crate) removed: bool,
+    /// The members' addresses last given to the transport.
+    pub(crate) addresses: std::collections::BTreeMap<raft_core::NodeId, String>,
     /// The clock is stopped (fault injection: a paused process).
     pub(crate) paused: bool,
     /// Where the application learns that the node failed.
@@ -284,8 +286,18 @@ impl<T: Transport> Driver<T> {
         }
     }
 
+    /// Tells the transport the members' addresses when the membership in force changed them.
+    pub(crate) fn follow_addresses(&mut self) {
+        let addresses = &self.raft.membership().addresses;
+        if *addresses != self.addresses {
+            self.addresses = addresses.clone();
+            self.transport.set_addresses(&self.addresses);
+        }
+    }
+
     /// Carries out everything the core has to do.
     fn act(&mut self) {
+        self.follow_addresses();
         let removed = self.raft.is_removed();
         if removed != std::mem::replace(&mut self.removed, removed) {
             if removed {

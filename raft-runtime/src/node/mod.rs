@@ -94,7 +94,7 @@ impl Node {
         threads.push(spawn(&format!("raft-{id}-apply"), move || {
             applier.run(apply_jobs, apply_done_tx)
         })?);
-        let driver = Driver {
+        let mut driver = Driver {
             raft,
             transport,
             inbox: inbox.rx,
@@ -119,9 +119,11 @@ impl Node {
             inflight_persists: 0,
             last_role: raft_core::Role::Follower,
             removed: false,
+            addresses: Default::default(),
             paused: false,
             failure: failure.clone(),
         };
+        driver.follow_addresses();
         threads.push(spawn(&format!("raft-{id}-driver"), move || driver.run())?);
         Ok(Node {
             id,
@@ -194,6 +196,17 @@ impl Node {
     /// Adds `id` as a learner.
     pub fn add_learner(&self, id: NodeId, timeout: Duration) -> Result<(), Error> {
         self.change_membership(steps(ChangeStep::AddLearner(id), false), timeout)
+    }
+
+    /// Adds `id` as a learner reachable at `address`: the membership carries the address to
+    /// every node (and into snapshots), whose transports learn it from there.
+    pub fn add_learner_at(
+        &self,
+        id: NodeId,
+        address: String,
+        timeout: Duration,
+    ) -> Result<(), Error> {
+        self.change_membership(steps(ChangeStep::AddLearnerAt(id, address), false), timeout)
     }
 
     /// Promotes learner `id` to voter (through a joint membership, left automatically).

@@ -6,13 +6,22 @@ mod mem;
 pub use mem::{MemNetwork, MemTransport};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
-use raft_core::Message;
+use std::collections::BTreeMap;
+
+use raft_core::{Message, NodeId};
 
 /// Sends messages to peers. It must never block the caller: a message it cannot send now may be
 /// dropped (Raft retries what matters). A send that blocks anyway stalls the driver, which then
 /// catches its clock up before it steps anything else, so leases stay safe, but heartbeats wait.
 pub trait Transport: Send + 'static {
     fn send(&mut self, messages: Vec<Message>);
+
+    /// The members' addresses, as the membership in force carries them: called at start and
+    /// whenever they change (a member added, removed, or a snapshot installed). A transport that
+    /// needs no addresses keeps the default, which ignores them.
+    fn set_addresses(&mut self, addresses: &BTreeMap<NodeId, String>) {
+        let _ = addresses;
+    }
 }
 
 /// The node's inbox, handed to a transport to deliver messages into. Bounded: when the node
