@@ -88,7 +88,8 @@ pub struct Config {
     /// answers to requests forwarded by an earlier incarnation must not match new ids.
     pub seed: u64,
     /// A learner is promoted only once its log is within this many entries of the leader's
-    /// last index, so that it can take part in commits at once.
+    /// last index. Until it has caught up that far, a new voter the quorum depends on (a
+    /// cluster at its minimum size) delays commits: 0 makes promotion wait for a full match.
     pub promote_lag_entries_max: u64,
     /// Refuse a change of voters (a promotion or a removal) unless the new voters that the
     /// leader heard from within the last election timeout, the leader included, form a quorum

@@ -104,12 +104,14 @@ impl Membership {
                 if !self.is_joint() {
                     return Err(RejectReason::NotJoint);
                 }
+                let mut addresses = self.addresses.clone();
+                addresses.retain(|id, _| self.voters.contains(id) || self.learners.contains(id));
                 Ok(Membership {
                     voters: self.voters.clone(),
                     outgoing: BTreeSet::new(),
                     learners: self.learners.clone(),
                     auto_leave: false,
-                    addresses: self.addresses.clone(),
+                    addresses,
                 })
             }
             MembershipChange::Steps { steps, auto_leave } => {
@@ -151,7 +153,11 @@ impl Membership {
                             if !voters.remove(&id) && !learners.remove(&id) {
                                 return Err(RejectReason::InvalidMembershipChange { node: id });
                             }
-                            addresses.remove(&id);
+                            // A removed voter still votes, as an outgoing one, until the joint
+                            // phase is left: its address goes then.
+                            if !self.voters.contains(&id) {
+                                addresses.remove(&id);
+                            }
                         }
                     }
                 }

@@ -260,3 +260,33 @@ fn s4_a_future_read_round_confirms_nothing() {
         .iter()
         .any(|e| matches!(e, Event::ReadReady { id, .. } if *id == read)));
 }
+
+/// Review finding: a voter whose view of the membership lags must not shut out a candidate it
+/// has not heard of yet. Only a non-member whose log is behind is told it was removed (and
+/// ignored); one with a log at least as complete gets an answer as usual.
+#[test]
+fn only_a_non_member_with_an_older_log_is_told_it_was_removed() {
+    let hs = HardState {
+        term: 2,
+        vote: None,
+        commit: 3,
+    };
+    let mut n = restored(3, &V3, hs, &[1, 2, 2]);
+    recv(&mut n, 4, 3, vote_request(2, 2));
+    let out = drain(&mut n);
+    assert!(
+        matches!(out.to(4)[..], [MessageBody::Removed { .. }]),
+        "{:?}",
+        out.to(4)
+    );
+    recv(&mut n, 4, 3, vote_request(3, 2));
+    let out = drain(&mut n);
+    assert!(
+        matches!(
+            out.to(4)[..],
+            [MessageBody::VoteResponse { granted: true, .. }]
+        ),
+        "{:?}",
+        out.to(4)
+    );
+}

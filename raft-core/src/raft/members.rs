@@ -53,7 +53,9 @@ impl Raft {
         Ok(self.append_membership(next))
     }
 
-    /// A learner becomes a voter only once it holds everything committed, so that promoting it
+    /// `Promote`: the learner must answer the leader and be within `promote_lag_entries_max` of
+    /// its last index (like etcd's "learner is ready"), so it takes part in commits almost at
+    /// once. `AddVoter` of a learner: it must hold everything committed, so that adding it
     /// cannot stall the commit index while it catches up.
     fn check_promotions_caught_up(&self, steps: &[ChangeStep]) -> Result<(), RejectReason> {
         for step in steps {
@@ -94,16 +96,19 @@ impl Raft {
         Ok(())
     }
 
-    /// The strict reconfiguration check: a promotion or a removal is refused unless the new
-    /// voters heard from recently are a quorum of them.
+    /// The strict reconfiguration check: a change of voters is refused unless the new voters
+    /// heard from recently are a quorum of them.
     fn check_new_voters_reachable(
         &self,
         steps: &[ChangeStep],
         next: &Membership,
     ) -> Result<(), RejectReason> {
-        let risky = steps
-            .iter()
-            .any(|s| matches!(s, ChangeStep::Promote(_) | ChangeStep::Remove(_)));
+        let risky = steps.iter().any(|s| {
+            matches!(
+                s,
+                ChangeStep::Promote(_) | ChangeStep::AddVoter(_) | ChangeStep::Remove(_)
+            )
+        });
         if !self.cfg.strict_reconfiguration || !risky || next.voters == self.log.membership().voters
         {
             return Ok(());

@@ -370,8 +370,15 @@ impl Raft {
             self.step_forwarded(m);
             return Ok(());
         }
-        if matches!(m.body, MessageBody::Vote { .. }) && self.tell_if_removed(m.from) {
-            return Ok(());
+        if let MessageBody::Vote {
+            last_index,
+            last_term,
+            ..
+        } = m.body
+        {
+            if self.tell_if_removed(m.from, last_index, last_term) {
+                return Ok(());
+            }
         }
         if m.term > self.term && !self.accept_higher_term(&m) {
             return Ok(());
@@ -650,15 +657,18 @@ impl Raft {
     }
 
     /// A vote request from a node that neither the committed membership nor the newest one
-    /// holds: it was removed (or never added) and is campaigning in vain, perhaps because it
-    /// missed the change. It is told so, and its request is ignored, so its higher terms do not
-    /// disturb the cluster (Raft thesis 4.2.3).
-    fn tell_if_removed(&mut self, from: NodeId) -> bool {
+    /// holds, and whose log is behind this node's: it was removed (or never added) and is
+    /// campaigning in vain, having missed the change. It is told so, and its request is
+    /// ignored, so its higher terms do not disturb the cluster (Raft thesis 4.2.3). A candidate
+    /// whose log is at least as complete as this one may be a member this node has not heard of
+    /// yet (this node lags); its request is handled as usual, so no election is blocked.
+    fn tell_if_removed(&mut self, from: NodeId, last_index: Index, last_term: Term) -> bool {
         let commit = self.log.commit();
         let committed = self.log.membership_at(commit);
         if committed.voters.is_empty()
             || committed.is_member(from)
             || self.log.membership().is_member(from)
+            || self.log.is_up_to_date(last_index, last_term)
         {
             return false;
         }

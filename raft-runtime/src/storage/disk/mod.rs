@@ -253,7 +253,10 @@ impl<F: Vfs> DiskStorage<F> {
         let later = record::records_after(buf, offset);
         let synced_over = later.iter().find_map(|(at, payload)| {
             let rec: WalRecord = postcard::from_bytes(payload).ok()?;
-            (rec.synced_bytes > offset as u64).then_some(*at)
+            // A real record was written after the synced bytes it names, so they end at or
+            // before it; anything else is a record-like value inside some entry's data.
+            let real = rec.synced_bytes <= *at as u64;
+            (real && rec.synced_bytes > offset as u64).then_some(*at)
         });
         if let Some(at) = synced_over {
             return Err(corrupt(
