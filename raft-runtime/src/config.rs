@@ -20,6 +20,13 @@ pub struct NodeConfig {
     /// Recent results the apply thread remembers, for proposals whose position is learnt after
     /// they were applied (forwarded proposals can be).
     pub recent_results_max: usize,
+    /// Most stale reads (`Node::read_stale`) waiting for the apply thread; beyond it they fail
+    /// with `Busy`. The core bounds everything else the driver hands that thread, but not these.
+    pub stale_reads_max: usize,
+    /// While the apply thread lags the commit index by more than this many entries, new
+    /// proposals and reads fail with `Busy`, so that clients waiting on the apply thread stay
+    /// bounded.
+    pub apply_lag_entries_max: u64,
 }
 
 impl NodeConfig {
@@ -33,6 +40,8 @@ impl NodeConfig {
             snapshot_every_entries: 100_000,
             snapshot_every_bytes: 256 << 20,
             recent_results_max: 65_536,
+            stale_reads_max: 65_536,
+            apply_lag_entries_max: 262_144,
         }
     }
 }

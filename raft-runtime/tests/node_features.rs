@@ -185,3 +185,93 @@ fn snapshots_can_be_triggered_by_bytes_applied() {
     let st = c.node(c.leader()).status().unwrap();
     assert!(st.snapshot.is_some() && st.snapshot_bytes > 0, "{st:?}");
 }
+
+/// A state machine whose query of `block`, or command `block`, waits until the gate sends.
+struct Gated {
+    kv: support::Kv,
+    gate: crossbeam_channel::Receiver<()>,
+}
+
+impl raft_runtime::StateMachine for Gated {
+    fn apply(&mut self, index: raft_core::Index, command: &[u8]) -> Vec<u8> {
+        if command == b"block" {
+            let _ = self.gate.recv();
+        }
+        self.kv.apply(index, command)
+    }
+    fn query(&self, query: &[u8]) -> Vec<u8> {
+        if query == b"block" {
+            let _ = self.gate.recv();
+        }
+        self.kv.query(query)
+    }
+    fn snapshot(&self) -> Vec<u8> {
+        self.kv.snapshot()
+    }
+    fn restore(&mut self, snapshot: &[u8]) -> Result<(), String> {
+        self.kv.restore(snapshot)
+    }
+}
+
+fn gated_node(
+    tune: impl FnOnce(&mut raft_runtime::NodeConfig),
+) -> (raft_runtime::Node, crossbeam_channel::Sender<()>) {
+    let (open, gate) = crossbeam_channel::unbounded();
+    let net = raft_runtime::MemNetwork::new();
+    let (t, inbox) = net.join(1);
+    let mut cfg = raft_runtime::NodeConfig::new(1, vec![1]);
+    cfg.tick_interval = Duration::from_millis(5);
+    tune(&mut cfg);
+    let sm = Gated {
+        kv: support::Kv::default(),
+        gate,
+    };
+    let node =
+        raft_runtime::Node::start(cfg, sm, raft_runtime::MemStorage::new(), t, inbox).unwrap();
+    (node, open)
+}
+
+/// While the apply thread lags the commit index by more than `apply_lag_entries_max`, new
+/// proposals and reads are refused with `Busy` instead of piling up on it.
+#[test]
+fn requests_are_refused_busy_while_apply_lags_too_far() {
+    let (node, open) = gated_node(|c| c.apply_lag_entries_max = 2);
+    let deadline = std::time::Instant::now() + WAIT;
+    while node.propose(b"warm=1".to_vec(), WAIT).is_err() {
+        assert!(std::time::Instant::now() < deadline, "no leader");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let blocked = node.propose_async(b"block".to_vec()).unwrap();
+    let queued: Vec<_> = (0..4)
+        .map(|i| node.propose_async(format!("k{i}=v").into_bytes()).unwrap())
+        .collect();
+    let deadline = std::time::Instant::now() + WAIT;
+    while node
+        .status()
+        .is_ok_and(|s| s.commit_index.saturating_sub(s.applied_index) <= 2)
+    {
+        assert!(std::time::Instant::now() < deadline, "apply never lagged");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert_eq!(node.propose(b"late=1".to_vec(), WAIT), Err(Error::Busy));
+    assert_eq!(node.read(b"warm".to_vec(), WAIT), Err(Error::Busy));
+    open.send(()).unwrap();
+    assert!(blocked.recv_timeout(WAIT).unwrap().is_ok());
+    for rx in queued {
+        assert!(rx.recv_timeout(WAIT).unwrap().is_ok());
+    }
+    assert!(node.propose(b"late=1".to_vec(), WAIT).is_ok());
+}
+
+/// Stale reads are the one kind of work the core does not bound on its way to the apply
+/// thread: beyond `stale_reads_max` waiting, they are refused with `Busy`.
+#[test]
+fn stale_reads_beyond_their_bound_are_refused_busy() {
+    let (node, open) = gated_node(|c| c.stale_reads_max = 1);
+    let first = node.read_stale_async(b"block".to_vec()).unwrap();
+    let second = node.read_stale_async(b"x".to_vec()).unwrap();
+    assert_eq!(second.recv_timeout(WAIT), Ok(Err(Error::Busy)));
+    open.send(()).unwrap();
+    assert_eq!(first.recv_timeout(WAIT), Ok(Ok(Vec::new())));
+    assert_eq!(node.read_stale(b"x".to_vec(), WAIT), Ok(Vec::new()));
+}

@@ -2,6 +2,8 @@
 //! on them, serves reads once their index is applied, and takes snapshots.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender};
 use raft_core::{EntryKind, Index, Payload, Term};
@@ -29,6 +31,8 @@ pub(crate) struct Applier<S> {
     /// Results of recent entries, for waiters that arrive after their entry was applied.
     recent: VecDeque<(Index, Term, Vec<u8>)>,
     recent_max: usize,
+    /// Stale reads queued for this thread and not answered yet (the driver bounds it).
+    stale_reads: Arc<AtomicUsize>,
 }
 
 impl<S: StateMachine> Applier<S> {
@@ -37,6 +41,7 @@ impl<S: StateMachine> Applier<S> {
         applied: Index,
         (snapshot_every, snapshot_every_bytes): (u64, u64),
         recent_max: usize,
+        stale_reads: Arc<AtomicUsize>,
     ) -> Applier<S> {
         Applier {
             sm,
@@ -49,6 +54,7 @@ impl<S: StateMachine> Applier<S> {
             reads: BTreeMap::new(),
             recent: VecDeque::new(),
             recent_max,
+            stale_reads,
         }
     }
 
@@ -126,6 +132,7 @@ impl<S: StateMachine> Applier<S> {
             }
             ApplyJob::Query { query, reply } => {
                 let _ = reply.send(Ok(self.sm.query(&query)));
+                self.stale_reads.fetch_sub(1, Ordering::AcqRel);
             }
             ApplyJob::FailWaitersAbove { index } => {
                 self.fail_waiters(|i| i > index, Error::OutcomeUnknown);

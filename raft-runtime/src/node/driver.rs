@@ -3,6 +3,7 @@
 //! wait behind that work (the seed's hard-won lesson).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use crossbeam_channel::{select, Receiver, Sender};
@@ -54,6 +55,11 @@ pub(crate) struct Driver<T> {
     pub(crate) paused: bool,
     /// Where the application learns that the node failed.
     pub(crate) failure: std::sync::Arc<super::failure::Failure>,
+    /// Stale reads handed to the apply thread and not answered yet, and their bound.
+    pub(crate) stale_reads: std::sync::Arc<AtomicUsize>,
+    pub(crate) stale_reads_max: usize,
+    /// How far the apply thread may lag the commit index before new requests are refused.
+    pub(crate) apply_lag_entries_max: u64,
 }
 
 impl<T: Transport> Driver<T> {
@@ -204,6 +210,21 @@ impl<T: Transport> Driver<T> {
             refuse(r, Error::Shutdown);
             return;
         }
+        // Every proposal and read ends up waiting on the apply thread; while that thread lags
+        // the commit index by more than the bound, new ones are refused (never taken, so
+        // `Busy` is safe to retry) rather than queue up without limit.
+        let waits_for_apply = matches!(
+            r,
+            Request::Propose { .. } | Request::Membership { .. } | Request::Read { .. }
+        );
+        let lag = self
+            .raft
+            .commit_index()
+            .saturating_sub(self.raft.applied_index());
+        if waits_for_apply && lag > self.apply_lag_entries_max {
+            refuse(r, Error::Busy);
+            return;
+        }
         match r {
             Request::Propose { command, reply } => match self.raft.propose(command.into()) {
                 Ok(id) => {
@@ -230,7 +251,13 @@ impl<T: Transport> Driver<T> {
                 }
             },
             Request::ReadStale { query, reply } => {
-                let _ = self.apply_tx.send(ApplyJob::Query { query, reply });
+                // The apply thread decrements the count once it has answered.
+                if self.stale_reads.fetch_add(1, Ordering::AcqRel) >= self.stale_reads_max {
+                    self.stale_reads.fetch_sub(1, Ordering::AcqRel);
+                    let _ = reply.send(Err(Error::Busy));
+                } else {
+                    let _ = self.apply_tx.send(ApplyJob::Query { query, reply });
+                }
             }
             Request::Transfer { target, reply } => match self.raft.transfer_leadership(target) {
                 Ok(()) => {

@@ -73,8 +73,11 @@ impl Node {
         let id = raft.id();
 
         let (requests_tx, requests) = bounded(config.request_queue_max);
-        // Bounded by the core: at most `inflight_persists_max` persists and
-        // `unapplied_entries_max` entries are ever out (plus one job per client waiting).
+        // These four are unbounded channels with bounded contents, so that the driver never
+        // blocks on a send (see ARCHITECTURE.md, "Invariants"): the core bounds the persists,
+        // entries, and the waiters and reads not yet committed, `apply_lag_entries_max` those
+        // committed and not yet applied, `stale_reads_max` the stale reads, and each answer
+        // channel carries at most one answer per job.
         let (storage_tx, storage_jobs) = unbounded();
         let (storage_done_tx, storage_rx) = unbounded();
         let (apply_tx, apply_jobs) = unbounded();
@@ -85,11 +88,13 @@ impl Node {
         threads.push(spawn(&format!("raft-{id}-storage"), move || {
             persister::run(storage, storage_jobs, storage_done_tx)
         })?);
+        let stale_reads = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let applier = Applier::new(
             state_machine,
             applied,
             (config.snapshot_every_entries, config.snapshot_every_bytes),
             config.recent_results_max,
+            stale_reads.clone(),
         );
         threads.push(spawn(&format!("raft-{id}-apply"), move || {
             applier.run(apply_jobs, apply_done_tx)
@@ -122,6 +127,9 @@ impl Node {
             addresses: Default::default(),
             paused: false,
             failure: failure.clone(),
+            stale_reads,
+            stale_reads_max: config.stale_reads_max,
+            apply_lag_entries_max: config.apply_lag_entries_max,
         };
         driver.follow_addresses();
         threads.push(spawn(&format!("raft-{id}-driver"), move || driver.run())?);
