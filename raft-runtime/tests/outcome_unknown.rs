@@ -4,24 +4,16 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use raft_core::NodeId;
 use raft_runtime::Error;
-use support::{Cluster, WAIT};
+use support::{wait_until, Cluster, WAIT};
 
 /// Ticks long enough that no election or check-quorum happens while a test sets up a cut-off
 /// write: the only thing that ends the wait is the shutdown.
 fn slow_ticks(c: &mut raft_runtime::NodeConfig) {
     c.tick_interval = Duration::from_millis(50);
-}
-
-fn wait_until(what: &str, done: impl Fn() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(2));
-    }
 }
 
 /// Waits until every node in `ids` holds an entry at `index` or beyond.

@@ -5,12 +5,12 @@
 mod support;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 use raft_core::{Message, NodeId, ReadMode, Role};
 use raft_runtime::{MemNetwork, MemStorage, MemTransport, Node, NodeConfig, Transport};
-use support::{Kv, WAIT};
+use support::{wait_until, Kv, WAIT};
 
 /// A gate a transport's `send` waits at while it is closed.
 #[derive(Default)]
@@ -50,14 +50,6 @@ impl Transport for Gated {
     fn send(&mut self, messages: Vec<Message>) {
         self.gate.pass();
         self.inner.send(messages);
-    }
-}
-
-fn wait_until(what: &str, done: impl Fn() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(2));
     }
 }
 

@@ -58,39 +58,31 @@ impl Raft {
     /// once. `AddVoter` of a learner: it must hold everything committed, so that adding it
     /// cannot stall the commit index while it catches up.
     fn check_promotions_caught_up(&self, steps: &[ChangeStep]) -> Result<(), RejectReason> {
+        let last = self.log.last_index();
         for step in steps {
-            if let ChangeStep::Promote(node) = *step {
-                let progress = self.tracker.progress(node);
-                if !progress.is_some_and(|pr| pr.heard_recently()) {
-                    return Err(RejectReason::LearnerUnreachable { node });
-                }
-                let matched = progress.map_or(0, |pr| pr.match_index());
-                let needed = self
-                    .log
-                    .last_index()
-                    .saturating_sub(self.cfg.promote_lag_entries_max);
-                if matched < needed {
-                    return Err(RejectReason::LearnerNotCaughtUp {
-                        node,
-                        matched,
-                        needed,
-                    });
-                }
-            }
-        }
-        let needed = self.log.commit();
-        for step in steps {
-            if let ChangeStep::AddVoter(node) = *step {
-                if self.log.membership().learners.contains(&node) {
-                    let matched = self.tracker.progress(node).map_or(0, |pr| pr.match_index());
-                    if matched < needed {
-                        return Err(RejectReason::LearnerNotCaughtUp {
-                            node,
-                            matched,
-                            needed,
-                        });
+            let (node, needed) = match *step {
+                ChangeStep::Promote(node) => {
+                    let heard = self
+                        .tracker
+                        .progress(node)
+                        .is_some_and(|pr| pr.heard_recently());
+                    if !heard {
+                        return Err(RejectReason::LearnerUnreachable { node });
                     }
+                    (node, last.saturating_sub(self.cfg.promote_lag_entries_max))
                 }
+                ChangeStep::AddVoter(node) if self.log.membership().learners.contains(&node) => {
+                    (node, self.log.commit())
+                }
+                _ => continue,
+            };
+            let matched = self.tracker.progress(node).map_or(0, |pr| pr.match_index());
+            if matched < needed {
+                return Err(RejectReason::LearnerNotCaughtUp {
+                    node,
+                    matched,
+                    needed,
+                });
             }
         }
         Ok(())

@@ -245,6 +245,15 @@ impl Cluster {
     }
 }
 
+/// Polls `done` until it holds, failing the test after `WAIT`.
+pub fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
 pub fn retryable(e: &Error) -> bool {
     matches!(
         e,
