@@ -167,15 +167,12 @@ fn run() -> Result<(), String> {
     }
     let q = kv_store::Query::Get {
         key: format!("key-{}", 2 * WRITES - 1).into_bytes(),
-    }
-    .encode();
+    };
     let local = demo.nodes[&leader]
         .node
         .read_stale(q, Duration::from_secs(5))
         .map_err(|e| e.to_string())?;
-    if kv_store::Reply::decode(&local)
-        != kv_store::Reply::Bulk(format!("value-{}", 2 * WRITES - 1).into_bytes())
-    {
+    if local != kv_store::Reply::Bulk(format!("value-{}", 2 * WRITES - 1).into_bytes()) {
         return Err(format!(
             "node {leader} holds the wrong value after catching up"
         ));

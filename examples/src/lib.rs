@@ -33,7 +33,7 @@ pub struct Joining {
 
 /// A running node and its client server.
 pub struct RunningNode {
-    pub node: Arc<Node>,
+    pub node: Arc<Node<KvStore>>,
     pub server: Server,
 }
 

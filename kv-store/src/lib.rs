@@ -9,13 +9,14 @@
 //!   `redis-cli`, `redis-benchmark` and Redis client libraries work against any node.
 
 mod client;
-mod command;
 pub mod linearizability;
+pub mod machine;
 pub mod resp;
 mod server;
-mod store;
 
 pub use client::{Client, ClientError};
-pub use command::{Command, Key, Query, Reply, Session, SetCondition, Value, Write};
+pub use machine::{
+    Command, Key, KvError, KvStore, Query, Reply, Session, SetCondition, Value, Write,
+    REPLY_BYTES_MAX, SESSION_TTL_ENTRIES,
+};
 pub use server::{Server, ServerConfig};
-pub use store::{KvStore, REPLY_BYTES_MAX, SESSION_TTL_ENTRIES};

@@ -53,7 +53,7 @@ enum Nemesis {
 struct Cluster {
     net: MemNetwork,
     dir: tempfile::TempDir,
-    nodes: Mutex<HashMap<NodeId, Arc<Node>>>,
+    nodes: Mutex<HashMap<NodeId, Arc<Node<KvStore>>>>,
 }
 
 impl Cluster {
@@ -95,12 +95,12 @@ impl Cluster {
         }
     }
 
-    fn node(&self, id: NodeId) -> Option<Arc<Node>> {
+    fn node(&self, id: NodeId) -> Option<Arc<Node<KvStore>>> {
         self.nodes.lock().get(&id).cloned()
     }
 
     fn leader(&self) -> Option<NodeId> {
-        let nodes: Vec<Arc<Node>> = self.nodes.lock().values().cloned().collect();
+        let nodes: Vec<Arc<Node<KvStore>>> = self.nodes.lock().values().cloned().collect();
         nodes
             .iter()
             .filter_map(|n| n.status().ok())
@@ -139,9 +139,9 @@ fn client(
         let invoked = now();
         match rng.below(3) {
             0 => {
-                let r = node.read(Query::Get { key: key(k) }.encode(), timeout);
-                if let Ok(bytes) = r {
-                    let seen = match Reply::decode(&bytes) {
+                let r = node.read(Query::Get { key: key(k) }, timeout);
+                if let Ok(reply) = r {
+                    let seen = match reply {
                         Reply::Bulk(v) => Some(v),
                         Reply::Nil => None,
                         other => panic!("a read answered {other:?}"),
@@ -194,8 +194,8 @@ fn client(
                     timeout,
                 );
                 let (op, completed) = match r {
-                    Ok(bytes) => {
-                        let op = match (op, Reply::decode(&bytes)) {
+                    Ok(reply) => {
+                        let op = match (op, reply) {
                             (Op::Cas { expected, new, .. }, Reply::Int(n)) => Op::Cas {
                                 expected,
                                 new,
@@ -364,9 +364,9 @@ fn run(seed: u64, nemesis: Nemesis, seconds: f64) -> (usize, u64) {
         let bytes = c
             .node(leader)
             .unwrap()
-            .read(Query::Get { key: key(k) }.encode(), Duration::from_secs(5))
+            .read(Query::Get { key: key(k) }, Duration::from_secs(5))
             .unwrap();
-        let seen = match Reply::decode(&bytes) {
+        let seen = match bytes {
             Reply::Bulk(v) => Some(v),
             _ => None,
         };
@@ -393,7 +393,7 @@ fn run(seed: u64, nemesis: Nemesis, seconds: f64) -> (usize, u64) {
             status.membership.voters, status.membership.learners
         );
     }
-    let nodes: Vec<Arc<Node>> = members.iter().filter_map(|id| c.node(*id)).collect();
+    let nodes: Vec<Arc<Node<KvStore>>> = members.iter().filter_map(|id| c.node(*id)).collect();
     for n in &nodes {
         while n.status().unwrap().applied_index < target {
             assert!(
@@ -405,18 +405,13 @@ fn run(seed: u64, nemesis: Nemesis, seconds: f64) -> (usize, u64) {
     }
     let digests: Vec<Reply> = nodes
         .iter()
-        .map(|n| {
-            Reply::decode(
-                &n.read_stale(Query::Digest.encode(), Duration::from_secs(5))
-                    .unwrap(),
-            )
-        })
+        .map(|n| n.read_stale(Query::Digest, Duration::from_secs(5)).unwrap())
         .collect();
     assert!(
         digests.windows(2).all(|w| w[0] == w[1]),
         "seed {seed}: replicas differ: {digests:?}"
     );
-    let all: Vec<Arc<Node>> = c.nodes.lock().values().cloned().collect();
+    let all: Vec<Arc<Node<KvStore>>> = c.nodes.lock().values().cloned().collect();
     for n in all {
         n.close();
     }

@@ -14,7 +14,7 @@ use raft_runtime::{MemNetwork, MemStorage, Node, NodeConfig};
 
 struct Cluster {
     net: MemNetwork,
-    nodes: Vec<Arc<Node>>,
+    nodes: Vec<Arc<Node<KvStore>>>,
     servers: Vec<Server>,
 }
 
@@ -25,7 +25,7 @@ fn cluster(tune: fn(&mut ServerConfig)) -> Cluster {
 fn cluster_of(store: fn() -> KvStore, tune: fn(&mut ServerConfig)) -> Cluster {
     let net = MemNetwork::new();
     let ids = vec![1, 2, 3];
-    let nodes: Vec<Arc<Node>> = ids
+    let nodes: Vec<Arc<Node<KvStore>>> = ids
         .iter()
         .map(|&id| {
             let mut cfg = NodeConfig::new(id, ids.clone());

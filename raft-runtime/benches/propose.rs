@@ -58,11 +58,14 @@ impl Vfs for CountingFs {
 struct Kv(BTreeMap<Vec<u8>, Vec<u8>>);
 
 impl StateMachine for Kv {
+    type Query = Vec<u8>;
+    type Response = Vec<u8>;
+
     fn apply(&mut self, _index: Index, command: &[u8]) -> Vec<u8> {
         let (k, v) = command.split_at(command.len().min(8));
         self.0.insert(k.to_vec(), v.to_vec()).unwrap_or_default()
     }
-    fn query(&self, query: &[u8]) -> Vec<u8> {
+    fn query(&self, query: &Vec<u8>) -> Vec<u8> {
         self.0.get(query).cloned().unwrap_or_default()
     }
     fn snapshot(&self) -> Vec<u8> {
@@ -78,7 +81,7 @@ fn run(sync: SyncPolicy, proposers: usize, seconds: u64) {
     let net = MemNetwork::new();
     let syncs = Arc::new(AtomicU64::new(0));
     let ids = vec![1, 2, 3];
-    let nodes: Vec<Arc<Node>> = ids
+    let nodes: Vec<Arc<Node<Kv>>> = ids
         .iter()
         .map(|&id| {
             let mut cfg = NodeConfig::new(id, ids.clone());

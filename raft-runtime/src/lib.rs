@@ -22,7 +22,7 @@ pub mod transport;
 
 pub use config::NodeConfig;
 pub use error::Error;
-pub use node::{Node, Status};
+pub use node::{Answer, Node, Status};
 pub use state_machine::StateMachine;
 pub use storage::{DiskOptions, DiskStorage, MemStorage, Storage, StorageError, SyncPolicy};
 pub use transport::{inbound_channel, Inbound, Inbox, MemNetwork, MemTransport, Transport};

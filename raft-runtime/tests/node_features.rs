@@ -193,13 +193,16 @@ struct Gated {
 }
 
 impl raft_runtime::StateMachine for Gated {
+    type Query = Vec<u8>;
+    type Response = Vec<u8>;
+
     fn apply(&mut self, index: raft_core::Index, command: &[u8]) -> Vec<u8> {
         if command == b"block" {
             let _ = self.gate.recv();
         }
         self.kv.apply(index, command)
     }
-    fn query(&self, query: &[u8]) -> Vec<u8> {
+    fn query(&self, query: &Vec<u8>) -> Vec<u8> {
         if query == b"block" {
             let _ = self.gate.recv();
         }
@@ -215,7 +218,7 @@ impl raft_runtime::StateMachine for Gated {
 
 fn gated_node(
     tune: impl FnOnce(&mut raft_runtime::NodeConfig),
-) -> (raft_runtime::Node, crossbeam_channel::Sender<()>) {
+) -> (raft_runtime::Node<Gated>, crossbeam_channel::Sender<()>) {
     let (open, gate) = crossbeam_channel::unbounded();
     let net = raft_runtime::MemNetwork::new();
     let (t, inbox) = net.join(1);

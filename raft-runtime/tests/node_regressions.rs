@@ -66,7 +66,7 @@ impl Storage for Flaky {
     }
 }
 
-fn one_node(panic: bool) -> (Node, Arc<AtomicBool>) {
+fn one_node(panic: bool) -> (Node<Kv>, Arc<AtomicBool>) {
     let net = MemNetwork::new();
     let (t, inbox) = net.join(1);
     let fail = Arc::new(AtomicBool::new(false));

@@ -58,7 +58,7 @@ fn a_leader_stalled_past_its_lease_does_not_serve_a_stale_lease_read() {
     let net = MemNetwork::new();
     let ids: Vec<NodeId> = vec![1, 2, 3];
     let gates: Vec<Arc<Gate>> = ids.iter().map(|_| Arc::default()).collect();
-    let nodes: Vec<Node> = ids
+    let nodes: Vec<Node<Kv>> = ids
         .iter()
         .map(|&id| {
             let mut cfg = NodeConfig::new(id, ids.clone());
@@ -70,7 +70,7 @@ fn a_leader_stalled_past_its_lease_does_not_serve_a_stale_lease_read() {
             Node::start(cfg, Kv::default(), MemStorage::new(), t, inbox).unwrap()
         })
         .collect();
-    let leader_of = |nodes: &[Node]| {
+    let leader_of = |nodes: &[Node<Kv>]| {
         nodes
             .iter()
             .position(|n| n.status().is_ok_and(|s| s.role == Role::Leader))

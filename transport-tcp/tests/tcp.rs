@@ -282,11 +282,11 @@ fn a_raft_cluster_runs_over_tcp_and_survives_losing_its_leader() {
         Node::start(cfg, kv_store::KvStore::new(), storage, t, inbox).unwrap()
     };
     let storage: Vec<MemStorage> = ids.iter().map(|_| MemStorage::new()).collect();
-    let mut nodes: HashMap<NodeId, Node> = ids
+    let mut nodes: HashMap<NodeId, Node<kv_store::KvStore>> = ids
         .iter()
         .map(|&id| (id, start(id, storage[id as usize - 1].clone())))
         .collect();
-    let write = |nodes: &HashMap<NodeId, Node>, n: i64| {
+    let write = |nodes: &HashMap<NodeId, Node<kv_store::KvStore>>, n: i64| {
         let w = kv_store::Write {
             session: None,
             command: kv_store::Command::IncrBy {
@@ -297,8 +297,8 @@ fn a_raft_cluster_runs_over_tcp_and_survives_losing_its_leader() {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             for node in nodes.values() {
-                if let Ok(out) = node.propose(w.encode(), Duration::from_millis(500)) {
-                    return kv_store::Reply::decode(&out);
+                if let Ok(reply) = node.propose(w.encode(), Duration::from_millis(500)) {
+                    return reply;
                 }
             }
             assert!(Instant::now() < deadline, "no write went through");
@@ -316,9 +316,9 @@ fn a_raft_cluster_runs_over_tcp_and_survives_losing_its_leader() {
     nodes.insert(leader, start(leader, storage[leader as usize - 1].clone()));
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let q = kv_store::Query::Get { key: b"n".to_vec() }.encode();
+        let q = kv_store::Query::Get { key: b"n".to_vec() };
         if let Ok(v) = nodes[&leader].read_stale(q, Duration::from_secs(1)) {
-            if kv_store::Reply::decode(&v) == kv_store::Reply::Bulk(b"3".to_vec()) {
+            if v == kv_store::Reply::Bulk(b"3".to_vec()) {
                 break;
             }
         }

@@ -2,7 +2,7 @@
 
 use raft_core::NodeId;
 
-use crate::command::{Command, Query, Session, SetCondition, Write};
+use crate::machine::{Command, Query, Session, SetCondition, Write};
 use crate::resp::Value;
 
 /// What one request asks for.

@@ -12,14 +12,14 @@ use raft_runtime::{Error, Node};
 use super::commands::{self, Admin, ClientOp, Op};
 use super::replies::{from_error, from_reply};
 use super::ServerConfig;
-use crate::command::Reply;
+use crate::machine::{KvStore, Reply};
 use crate::resp::{self, Value};
 
 /// A request started and not yet answered.
 enum Pending {
     Ready(Value),
     /// A write or a read on its way through the cluster.
-    Waiting(Receiver<Result<Vec<u8>, Error>>, Kind),
+    Waiting(Receiver<Result<Reply, Error>>, Kind),
 }
 
 /// What a started request touches, for ordering within a pipeline.
@@ -40,7 +40,7 @@ fn kind(op: &Op) -> Kind {
 }
 
 pub(crate) struct Conn {
-    pub(crate) node: Arc<Node>,
+    pub(crate) node: Arc<Node<KvStore>>,
     pub(crate) config: ServerConfig,
     pub(crate) read_only: bool,
     /// A request found the node shut down.
@@ -158,7 +158,7 @@ impl Conn {
                         }
                     });
                     match answer {
-                        Ok(bytes) => from_reply(Reply::decode(&bytes)),
+                        Ok(reply) => from_reply(reply),
                         // A write that timed out may still commit: saying TRYAGAIN would
                         // invite a retry that applies it twice.
                         Err(Error::Timeout) if kind == Kind::Write => {
@@ -184,9 +184,9 @@ impl Conn {
         let k = kind(&op);
         let started = match op {
             Op::Write(w) => self.node.propose_async(w.encode()),
-            Op::Read(q) if self.read_only => self.node.read_stale_async(q.encode()),
-            Op::Read(q) => self.node.read_async(q.encode()),
-            Op::LocalRead(q) => self.node.read_stale_async(q.encode()),
+            Op::Read(q) if self.read_only => self.node.read_stale_async(q),
+            Op::Read(q) => self.node.read_async(q),
+            Op::LocalRead(q) => self.node.read_stale_async(q),
             Op::Now(v) => return Pending::Ready(v),
             Op::SetReadOnly(on) => {
                 self.read_only = on;

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use raft_runtime::Node;
 
+use crate::machine::KvStore;
 use crate::resp::Limits;
 
 /// Teaches this node's transport an address (`RAFT.PEER id host:port`, an override on this node
@@ -56,7 +57,7 @@ pub struct Server {
 
 impl Server {
     /// Serves `node` on `config.listen`.
-    pub fn start(node: Arc<Node>, config: ServerConfig) -> std::io::Result<Server> {
+    pub fn start(node: Arc<Node<KvStore>>, config: ServerConfig) -> std::io::Result<Server> {
         let listener = TcpListener::bind(config.listen)?;
         let addr = listener.local_addr()?;
         listener.set_nonblocking(true)?;

@@ -2,7 +2,7 @@
 
 use raft_runtime::Error;
 
-use crate::command::Reply;
+use crate::machine::Reply;
 use crate::resp::Value;
 
 pub(crate) fn from_reply(r: Reply) -> Value {
@@ -17,7 +17,8 @@ pub(crate) fn from_reply(r: Reply) -> Value {
                 .flat_map(|(k, v)| [Value::Bulk(Some(k)), Value::Bulk(Some(v))])
                 .collect(),
         )),
-        Reply::Error(e) => Value::Error(e),
+        // The machine's errors carry no protocol wording; RESP gives them the generic prefix.
+        Reply::Error(e) => Value::Error(format!("ERR {e}")),
     }
 }
 

@@ -8,16 +8,16 @@ use std::sync::Arc;
 use crossbeam_channel::{Receiver, Sender};
 use raft_core::{EntryKind, Index, Payload, Term};
 
-use super::jobs::{ApplyDone, ApplyJob, Reply};
+use super::jobs::{ApplyDone, ApplyJob, Reply, Response, Waiter};
 use crate::error::Error;
 use crate::state_machine::StateMachine;
 
 /// A read's query and the client waiting for its answer.
-type PendingQuery = (Vec<u8>, Reply<Vec<u8>>);
+type PendingQuery<S> = (<S as StateMachine>::Query, Reply<Response<S>>);
 /// A client waiting for the entry at an index, if it has this term.
-type Waiter = (Term, Reply<Vec<u8>>);
+type TermWaiter<S> = (Term, Waiter<Response<S>>);
 
-pub(crate) struct Applier<S> {
+pub(crate) struct Applier<S: StateMachine> {
     sm: S,
     applied: Index,
     last_snapshot: Index,
@@ -26,11 +26,11 @@ pub(crate) struct Applier<S> {
     /// Command bytes applied since the last snapshot.
     bytes_since_snapshot: u64,
     /// Clients waiting on the entry at an index (more than one when a position was reused).
-    waiters: HashMap<Index, Vec<Waiter>>,
-    reads: BTreeMap<Index, Vec<PendingQuery>>,
-    /// Results of recent entries, for waiters that arrive after their entry was applied.
-    recent: VecDeque<(Index, Term, Vec<u8>)>,
-    recent_max: usize,
+    waiters: HashMap<Index, Vec<TermWaiter<S>>>,
+    reads: BTreeMap<Index, Vec<PendingQuery<S>>>,
+    /// Results of the last entries applied, for waiters that arrive after their entry (see
+    /// `Recent`).
+    recent: Recent<Response<S>>,
     /// Stale reads queued for this thread and not answered yet (the driver bounds it).
     stale_reads: Arc<AtomicUsize>,
 }
@@ -52,20 +52,19 @@ impl<S: StateMachine> Applier<S> {
             bytes_since_snapshot: 0,
             waiters: HashMap::new(),
             reads: BTreeMap::new(),
-            recent: VecDeque::new(),
-            recent_max,
+            recent: Recent::new(recent_max),
             stale_reads,
         }
     }
 
-    pub(crate) fn run(mut self, jobs: Receiver<ApplyJob>, done: Sender<ApplyDone>) {
+    pub(crate) fn run(mut self, jobs: Receiver<ApplyJob<S>>, done: Sender<ApplyDone>) {
         self.serve(jobs, done);
         // Stopping (shutdown or failure): entries still awaited are in the log and may commit
         // on other nodes, so their clients hear that the outcome is unknown, never silence.
         self.fail_all(Error::Shutdown);
     }
 
-    fn serve(&mut self, jobs: Receiver<ApplyJob>, done: Sender<ApplyDone>) {
+    fn serve(&mut self, jobs: Receiver<ApplyJob<S>>, done: Sender<ApplyDone>) {
         while let Ok(job) = jobs.recv() {
             let before = self.applied;
             let mut next = Some(job);
@@ -100,27 +99,27 @@ impl<S: StateMachine> Applier<S> {
         }
     }
 
-    fn handle(&mut self, job: ApplyJob) -> Result<(), String> {
+    fn handle(&mut self, job: ApplyJob<S>) -> Result<(), String> {
         match job {
             ApplyJob::Restore(snapshot) => {
                 self.sm.restore(&snapshot.data)?;
                 self.applied = snapshot.meta.index;
                 self.last_snapshot = self.applied;
                 self.bytes_since_snapshot = 0;
+                self.recent.clear();
                 // Results up to here are unknown to this node.
                 self.fail_waiters(|i| i <= snapshot.meta.index, Error::OutcomeUnknown);
             }
-            ApplyJob::Entries(entries) => self.apply(entries),
-            ApplyJob::Waiter { index, term, reply } => {
+            ApplyJob::Entries(entries) => self.apply(entries)?,
+            ApplyJob::Waiter {
+                index,
+                term,
+                waiter,
+            } => {
                 if index > self.applied {
-                    self.waiters.entry(index).or_default().push((term, reply));
+                    self.waiters.entry(index).or_default().push((term, waiter));
                 } else {
-                    let result = match self.recent.iter().find(|(i, _, _)| *i == index) {
-                        Some((_, t, out)) if *t == term => Ok(out.clone()),
-                        Some(_) => Err(Error::NotCommitted),
-                        None => Err(Error::OutcomeUnknown),
-                    };
-                    let _ = reply.send(result);
+                    self.recent.answer_late(index, term, waiter);
                 }
             }
             ApplyJob::ReadAt {
@@ -153,42 +152,48 @@ impl<S: StateMachine> Applier<S> {
         }
     }
 
-    fn apply(&mut self, entries: Vec<raft_core::Entry>) {
+    /// Applies `entries` (the next ones after `applied`, in order) and answers their waiters.
+    fn apply(&mut self, entries: Vec<raft_core::Entry>) -> Result<(), String> {
         let commands: Vec<(Index, &[u8])> = entries
             .iter()
             .filter(|e| e.kind == EntryKind::Command)
             .map(|e| (e.index, &e.data[..]))
             .collect();
         self.bytes_since_snapshot += commands.iter().map(|(_, c)| c.len() as u64).sum::<u64>();
-        let mut outputs = self.sm.apply_batch(&commands).into_iter();
+        let expected = commands.len();
+        let responses = self.sm.apply_batch(&commands);
+        if responses.len() != expected {
+            return Err(format!(
+                "apply_batch returned {} responses for {expected} commands",
+                responses.len()
+            ));
+        }
+        let mut responses = responses.into_iter();
         for e in &entries {
-            let out = if e.kind == EntryKind::Command {
-                outputs.next().unwrap_or_default()
-            } else {
-                Vec::new()
+            debug_assert_eq!(e.index, self.applied + 1, "entries are applied in order");
+            let mut response = match e.kind {
+                EntryKind::Command => responses.next(),
+                _ => None,
             };
-            for (term, reply) in self.waiters.remove(&e.index).unwrap_or_default() {
-                let result = if term == e.term {
-                    Ok(out.clone())
+            for (term, waiter) in self.waiters.remove(&e.index).unwrap_or_default() {
+                if term == e.term {
+                    answer(waiter, &mut response);
                 } else {
-                    Err(Error::NotCommitted)
-                };
-                let _ = reply.send(result);
+                    waiter.fail(Error::NotCommitted);
+                }
             }
-            self.recent.push_back((e.index, e.term, out));
-            if self.recent.len() > self.recent_max {
-                self.recent.pop_front();
-            }
+            self.recent.push(e.index, e.term, response);
             self.applied = e.index;
         }
+        Ok(())
     }
 
     /// Answers, with `e`, every waiter whose index `which` selects.
     fn fail_waiters(&mut self, which: impl Fn(Index) -> bool, e: Error) {
         let chosen: Vec<Index> = self.waiters.keys().copied().filter(|i| which(*i)).collect();
         for i in chosen {
-            for (_, reply) in self.waiters.remove(&i).unwrap_or_default() {
-                let _ = reply.send(Err(e.clone()));
+            for (_, waiter) in self.waiters.remove(&i).unwrap_or_default() {
+                waiter.fail(e.clone());
             }
         }
     }
@@ -201,6 +206,71 @@ impl<S: StateMachine> Applier<S> {
             for (query, reply) in entry.remove() {
                 let _ = reply.send(Ok(self.sm.query(&query)));
             }
+        }
+    }
+}
+
+/// Answers `waiter`, whose entry (of its term) was just applied. A command's waiter takes the
+/// response; there is only one waiter per entry on a node, since an entry is one proposal.
+fn answer<R>(waiter: Waiter<R>, response: &mut Option<R>) {
+    match waiter {
+        Waiter::Membership(reply) => {
+            let _ = reply.send(Ok(()));
+        }
+        Waiter::Command(reply) => {
+            let result = response.take().ok_or(Error::OutcomeUnknown);
+            let _ = reply.send(result);
+        }
+    }
+}
+
+/// The terms and unclaimed responses of the last entries applied, by index.
+///
+/// The core's contract (raft-core's crate documentation, "The contract") lets a proposal's
+/// position arrive after its entry was applied: a proposal forwarded to the leader learns its
+/// index from the leader's answer, which a reordering network can deliver after the entry
+/// itself. Such a late waiter is answered from here; one older than what is kept hears that
+/// its outcome is unknown, which is true of it on this node.
+struct Recent<R> {
+    /// Index of the first entry kept.
+    first: Index,
+    entries: VecDeque<(Term, Option<R>)>,
+    max: usize,
+}
+
+impl<R> Recent<R> {
+    fn new(max: usize) -> Recent<R> {
+        Recent {
+            first: 0,
+            entries: VecDeque::new(),
+            max,
+        }
+    }
+
+    fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    fn push(&mut self, index: Index, term: Term, response: Option<R>) {
+        if self.entries.is_empty() || index != self.first + self.entries.len() as Index {
+            self.entries.clear();
+            self.first = index;
+        }
+        self.entries.push_back((term, response));
+        if self.entries.len() > self.max {
+            self.entries.pop_front();
+            self.first += 1;
+        }
+    }
+
+    fn answer_late(&mut self, index: Index, term: Term, waiter: Waiter<R>) {
+        let kept = index
+            .checked_sub(self.first)
+            .and_then(|offset| self.entries.get_mut(offset as usize));
+        match kept {
+            Some((t, response)) if *t == term => answer(waiter, response),
+            Some(_) => waiter.fail(Error::NotCommitted),
+            None => waiter.fail(Error::OutcomeUnknown),
         }
     }
 }

@@ -10,35 +10,38 @@ use crossbeam_channel::{select, Receiver, Sender};
 use raft_core::{Event, Message, ProposalId, Raft, ReadId, Request as CoreRequest, Role};
 
 use super::clock::Clock;
-use super::jobs::{ApplyDone, ApplyJob, Reply, Request, Status, StorageDone, StorageJob};
+use super::jobs::{
+    ApplyDone, ApplyJob, Reply, Request, Response, Status, StorageDone, StorageJob, Waiter,
+};
 use crate::error::Error;
+use crate::state_machine::StateMachine;
 use crate::transport::Transport;
 
 /// Most items taken from one channel before the driver acts: batching without starving ticks.
 const DRAIN_MAX: usize = 4096;
 
 /// What woke the driver.
-enum Input {
+enum Input<S: StateMachine> {
     Message(Message),
-    Request(Request),
+    Request(Request<S>),
     Storage(StorageDone),
     Applied(ApplyDone),
     /// A tick fell due (or nothing else arrived).
     Tick,
 }
 
-pub(crate) struct Driver<T> {
+pub(crate) struct Driver<T, S: StateMachine> {
     pub(crate) raft: Raft,
     pub(crate) transport: T,
     pub(crate) inbox: Receiver<Message>,
-    pub(crate) requests: Receiver<Request>,
+    pub(crate) requests: Receiver<Request<S>>,
     pub(crate) storage_tx: Sender<StorageJob>,
     pub(crate) storage_rx: Receiver<StorageDone>,
-    pub(crate) apply_tx: Sender<ApplyJob>,
+    pub(crate) apply_tx: Sender<ApplyJob<S>>,
     pub(crate) apply_rx: Receiver<ApplyDone>,
     pub(crate) clock: Clock,
-    pub(crate) proposals: HashMap<ProposalId, Reply<Vec<u8>>>,
-    pub(crate) reads: HashMap<ReadId, (Vec<u8>, Reply<Vec<u8>>)>,
+    pub(crate) proposals: HashMap<ProposalId, Waiter<Response<S>>>,
+    pub(crate) reads: HashMap<ReadId, (S::Query, Reply<Response<S>>)>,
     pub(crate) transfer: Option<Reply<()>>,
     pub(crate) failed: Option<Error>,
     pub(crate) shutting_down: bool,
@@ -62,7 +65,7 @@ pub(crate) struct Driver<T> {
     pub(crate) apply_lag_entries_max: u64,
 }
 
-impl<T: Transport> Driver<T> {
+impl<T: Transport, S: StateMachine> Driver<T, S> {
     pub(crate) fn run(mut self) {
         loop {
             if self.shutting_down || self.failed.is_some() {
@@ -93,7 +96,7 @@ impl<T: Transport> Driver<T> {
     }
 
     /// Waits for the next input, or until the next tick falls due.
-    fn next_input(&mut self) -> Input {
+    fn next_input(&mut self) -> Input<S> {
         let wait = self.clock.until_next(Instant::now());
         select! {
             recv(self.inbox) -> m => match m {
@@ -197,7 +200,7 @@ impl<T: Transport> Driver<T> {
         }
     }
 
-    fn request(&mut self, r: Request) {
+    fn request(&mut self, r: Request<S>) {
         if let Request::Shutdown = r {
             self.shutting_down = true;
             return;
@@ -228,7 +231,7 @@ impl<T: Transport> Driver<T> {
         match r {
             Request::Propose { command, reply } => match self.raft.propose(command.into()) {
                 Ok(id) => {
-                    self.proposals.insert(id, reply);
+                    self.proposals.insert(id, Waiter::Command(reply));
                 }
                 Err(reason) => {
                     let _ = reply.send(Err(reason.into()));
@@ -236,7 +239,7 @@ impl<T: Transport> Driver<T> {
             },
             Request::Membership { change, reply } => match self.raft.propose_membership(change) {
                 Ok(id) => {
-                    self.proposals.insert(id, reply);
+                    self.proposals.insert(id, Waiter::Membership(reply));
                 }
                 Err(reason) => {
                     let _ = reply.send(Err(reason.into()));
@@ -362,8 +365,12 @@ impl<T: Transport> Driver<T> {
     fn event(&mut self, ev: Event) {
         match ev {
             Event::ProposalAppended { id, index, term } => {
-                if let Some(reply) = self.proposals.remove(&id) {
-                    let _ = self.apply_tx.send(ApplyJob::Waiter { index, term, reply });
+                if let Some(waiter) = self.proposals.remove(&id) {
+                    let _ = self.apply_tx.send(ApplyJob::Waiter {
+                        index,
+                        term,
+                        waiter,
+                    });
                 }
             }
             Event::ReadReady { id, index } => {
@@ -377,8 +384,8 @@ impl<T: Transport> Driver<T> {
             }
             Event::Rejected { request, reason } => match request {
                 CoreRequest::Proposal(id) => {
-                    if let Some(reply) = self.proposals.remove(&id) {
-                        let _ = reply.send(Err(reason.into()));
+                    if let Some(waiter) = self.proposals.remove(&id) {
+                        waiter.fail(reason.into());
                     }
                 }
                 CoreRequest::Read(id) => {
@@ -393,8 +400,8 @@ impl<T: Transport> Driver<T> {
                 }
             },
             Event::ProposalOutcomeUnknown { id } => {
-                if let Some(reply) = self.proposals.remove(&id) {
-                    let _ = reply.send(Err(Error::OutcomeUnknown));
+                if let Some(waiter) = self.proposals.remove(&id) {
+                    waiter.fail(Error::OutcomeUnknown);
                 }
             }
             Event::TransferHandedOff { .. } => {
@@ -445,8 +452,8 @@ impl<T: Transport> Driver<T> {
     /// transfers and requests still queued get the node's failure (or `Shutdown`).
     fn fail_everything(&mut self) {
         let e = self.failed.clone().unwrap_or(Error::Shutdown);
-        for (_, reply) in self.proposals.drain() {
-            let _ = reply.send(Err(Error::OutcomeUnknown));
+        for (_, waiter) in self.proposals.drain() {
+            waiter.fail(Error::OutcomeUnknown);
         }
         for (_, (_, reply)) in self.reads.drain() {
             let _ = reply.send(Err(e.clone()));
@@ -464,15 +471,14 @@ impl<T: Transport> Driver<T> {
     }
 }
 
-fn refuse(r: Request, e: Error) {
+fn refuse<S: StateMachine>(r: Request<S>, e: Error) {
     match r {
         Request::Propose { reply, .. }
         | Request::Read { reply, .. }
-        | Request::ReadStale { reply, .. }
-        | Request::Membership { reply, .. } => {
+        | Request::ReadStale { reply, .. } => {
             let _ = reply.send(Err(e));
         }
-        Request::Transfer { reply, .. } => {
+        Request::Membership { reply, .. } | Request::Transfer { reply, .. } => {
             let _ = reply.send(Err(e));
         }
         // Nobody waits on these: a refused status request just sees the node gone.

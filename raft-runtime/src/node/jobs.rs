@@ -9,27 +9,53 @@ use raft_core::{
 use raft_core::{Membership, Persist};
 
 use crate::error::Error;
+use crate::state_machine::StateMachine;
 use crate::storage::StorageError;
 
 pub(crate) type Reply<T> = Sender<Result<T, Error>>;
 
+/// The state machine's response type.
+pub(crate) type Response<S> = <S as StateMachine>::Response;
+
+/// A client waiting for its proposal's entry to be applied.
+pub(crate) enum Waiter<R> {
+    /// A command: answered with the state machine's response.
+    Command(Reply<R>),
+    /// A membership change: answered once it is applied.
+    Membership(Reply<()>),
+}
+
+impl<R> Waiter<R> {
+    /// Answers with an error.
+    pub(crate) fn fail(self, e: Error) {
+        match self {
+            Waiter::Command(reply) => {
+                let _ = reply.send(Err(e));
+            }
+            Waiter::Membership(reply) => {
+                let _ = reply.send(Err(e));
+            }
+        }
+    }
+}
+
 /// A client's request to the driver.
-pub(crate) enum Request {
+pub(crate) enum Request<S: StateMachine> {
     Propose {
         command: Vec<u8>,
-        reply: Reply<Vec<u8>>,
+        reply: Reply<Response<S>>,
     },
     Read {
-        query: Vec<u8>,
-        reply: Reply<Vec<u8>>,
+        query: S::Query,
+        reply: Reply<Response<S>>,
     },
     ReadStale {
-        query: Vec<u8>,
-        reply: Reply<Vec<u8>>,
+        query: S::Query,
+        reply: Reply<Response<S>>,
     },
     Membership {
         change: MembershipChange,
-        reply: Reply<Vec<u8>>,
+        reply: Reply<()>,
     },
     Transfer {
         target: NodeId,
@@ -56,7 +82,7 @@ pub(crate) enum StorageDone {
 }
 
 /// Work for the apply thread, in log order.
-pub(crate) enum ApplyJob {
+pub(crate) enum ApplyJob<S: StateMachine> {
     /// Replace the state with a snapshot received from the leader.
     Restore(Snapshot),
     Entries(Vec<Entry>),
@@ -64,18 +90,18 @@ pub(crate) enum ApplyJob {
     Waiter {
         index: Index,
         term: Term,
-        reply: Reply<Vec<u8>>,
+        waiter: Waiter<Response<S>>,
     },
     /// Answer `query` once everything up to `index` is applied.
     ReadAt {
         index: Index,
-        query: Vec<u8>,
-        reply: Reply<Vec<u8>>,
+        query: S::Query,
+        reply: Reply<Response<S>>,
     },
     /// Answer `query` now.
     Query {
-        query: Vec<u8>,
-        reply: Reply<Vec<u8>>,
+        query: S::Query,
+        reply: Reply<Response<S>>,
     },
     /// Leadership was lost: waiters above `index` may or may not ever apply.
     FailWaitersAbove {

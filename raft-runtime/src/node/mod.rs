@@ -15,6 +15,9 @@ mod persister;
 
 pub use jobs::Status;
 
+/// Where the answer to a request started with one of [`Node`]'s `_async` methods arrives, once.
+pub type Answer<T> = Receiver<Result<T, Error>>;
+
 use std::collections::{HashMap, VecDeque};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
@@ -29,29 +32,28 @@ use crate::storage::Storage;
 use crate::transport::{Inbox, Transport};
 use applier::Applier;
 use driver::Driver;
-use jobs::Request;
+use jobs::{Request, Response};
 
-/// A running Raft node. Dropping it shuts it down.
-pub struct Node {
+/// A running Raft node, serving state machine `S`. Dropping it shuts it down.
+pub struct Node<S: StateMachine> {
     id: NodeId,
-    requests: Sender<Request>,
+    requests: Sender<Request<S>>,
     failure: std::sync::Arc<failure::Failure>,
     threads: parking_lot::Mutex<Vec<JoinHandle<()>>>,
 }
 
-impl Node {
+impl<S: StateMachine> Node<S> {
     /// Starts a node: loads its durable state from `storage`, restores `state_machine` from the
     /// newest snapshot, and starts its threads. `inbox` is the receiving end of the inbound
     /// channel whose sending end `transport`'s peers deliver into.
-    pub fn start<S, St, T>(
+    pub fn start<St, T>(
         config: NodeConfig,
         mut state_machine: S,
         mut storage: St,
         transport: T,
         inbox: Inbox,
-    ) -> Result<Node, Error>
+    ) -> Result<Node<S>, Error>
     where
-        S: StateMachine,
         St: Storage,
         T: Transport,
     {
@@ -148,27 +150,24 @@ impl Node {
     /// Proposes `command` and waits until it is committed and applied, returning the state
     /// machine's response. Giving up after `timeout` is `Error::OutcomeUnknown`: the command may
     /// still commit.
-    pub fn propose(&self, command: Vec<u8>, timeout: Duration) -> Result<Vec<u8>, Error> {
+    pub fn propose(&self, command: Vec<u8>, timeout: Duration) -> Result<Response<S>, Error> {
         wait_write(self.propose_async(command)?, timeout)
     }
 
     /// Proposes `command`; the receiver gets the response once it is applied. Every accepted
     /// proposal gets an answer; a closed channel would mean the same as `Error::OutcomeUnknown`.
-    pub fn propose_async(
-        &self,
-        command: Vec<u8>,
-    ) -> Result<Receiver<Result<Vec<u8>, Error>>, Error> {
+    pub fn propose_async(&self, command: Vec<u8>) -> Result<Answer<Response<S>>, Error> {
         self.ask(|reply| Request::Propose { command, reply })
     }
 
     /// A linearizable read: confirmed with a quorum (or the lease, when configured), then
     /// answered by the state machine once it has applied everything the read must see.
-    pub fn read(&self, query: Vec<u8>, timeout: Duration) -> Result<Vec<u8>, Error> {
+    pub fn read(&self, query: S::Query, timeout: Duration) -> Result<Response<S>, Error> {
         wait(self.ask(|reply| Request::Read { query, reply })?, timeout)
     }
 
     /// A read of this node's state as it is, possibly stale.
-    pub fn read_stale(&self, query: Vec<u8>, timeout: Duration) -> Result<Vec<u8>, Error> {
+    pub fn read_stale(&self, query: S::Query, timeout: Duration) -> Result<Response<S>, Error> {
         wait(
             self.ask(|reply| Request::ReadStale { query, reply })?,
             timeout,
@@ -176,15 +175,12 @@ impl Node {
     }
 
     /// A linearizable read; the receiver gets the answer.
-    pub fn read_async(&self, query: Vec<u8>) -> Result<Receiver<Result<Vec<u8>, Error>>, Error> {
+    pub fn read_async(&self, query: S::Query) -> Result<Answer<Response<S>>, Error> {
         self.ask(|reply| Request::Read { query, reply })
     }
 
     /// A possibly stale read; the receiver gets the answer.
-    pub fn read_stale_async(
-        &self,
-        query: Vec<u8>,
-    ) -> Result<Receiver<Result<Vec<u8>, Error>>, Error> {
+    pub fn read_stale_async(&self, query: S::Query) -> Result<Answer<Response<S>>, Error> {
         self.ask(|reply| Request::ReadStale { query, reply })
     }
 
@@ -198,7 +194,6 @@ impl Node {
             self.ask(|reply| Request::Membership { change, reply })?,
             timeout,
         )
-        .map(|_| ())
     }
 
     /// Adds `id` as a learner.
@@ -277,16 +272,13 @@ impl Node {
         }
     }
 
-    fn ask<T>(
-        &self,
-        make: impl FnOnce(jobs::Reply<T>) -> Request,
-    ) -> Result<Receiver<Result<T, Error>>, Error> {
+    fn ask<T>(&self, make: impl FnOnce(jobs::Reply<T>) -> Request<S>) -> Result<Answer<T>, Error> {
         let (reply, rx) = bounded(1);
         self.send(make(reply))?;
         Ok(rx)
     }
 
-    fn send(&self, r: Request) -> Result<(), Error> {
+    fn send(&self, r: Request<S>) -> Result<(), Error> {
         self.requests.try_send(r).map_err(|e| match e {
             TrySendError::Full(_) => Error::Busy,
             TrySendError::Disconnected(_) => Error::Shutdown,
@@ -294,7 +286,7 @@ impl Node {
     }
 }
 
-impl Drop for Node {
+impl<S: StateMachine> Drop for Node<S> {
     fn drop(&mut self) {
         self.close();
     }

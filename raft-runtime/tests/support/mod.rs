@@ -19,6 +19,9 @@ pub struct Kv {
 }
 
 impl StateMachine for Kv {
+    type Query = Vec<u8>;
+    type Response = Vec<u8>;
+
     fn apply(&mut self, _index: Index, command: &[u8]) -> Vec<u8> {
         let c = String::from_utf8_lossy(command);
         if let Some((k, n)) = c.split_once("+=") {
@@ -38,7 +41,7 @@ impl StateMachine for Kv {
             .into_bytes()
     }
 
-    fn query(&self, query: &[u8]) -> Vec<u8> {
+    fn query(&self, query: &Vec<u8>) -> Vec<u8> {
         if query == b"#" {
             return format!("{:?}", self.map).into_bytes();
         }
@@ -72,7 +75,7 @@ pub const WAIT: Duration = Duration::from_secs(10);
 pub struct Cluster {
     pub net: MemNetwork,
     pub ids: Vec<NodeId>,
-    pub nodes: HashMap<NodeId, Node>,
+    pub nodes: HashMap<NodeId, Node<Kv>>,
     pub storage: HashMap<NodeId, MemStorage>,
     /// With disk storage: one directory per node under here.
     pub disk: Option<tempfile::TempDir>,
@@ -154,7 +157,7 @@ impl Cluster {
         self.boot(id);
     }
 
-    pub fn node(&self, id: NodeId) -> &Node {
+    pub fn node(&self, id: NodeId) -> &Node<Kv> {
         &self.nodes[&id]
     }
 

@@ -1,40 +1,39 @@
 //! The key-value state machine: a sorted map (prefix scans) and the session table that makes
 //! retried writes exactly-once. Deterministic: the same log gives the same state and replies.
+//!
+//! This module knows nothing of any wire protocol: commands arrive as postcard bytes from the
+//! log, and replies and errors leave as typed values ([`Reply`], [`KvError`]) that the server
+//! turns into RESP at its edge.
 
-use std::collections::{BTreeMap, HashMap};
+mod command;
+mod error;
+mod sessions;
+
+use std::collections::BTreeMap;
 
 use raft_core::Index;
 use raft_runtime::StateMachine;
-use serde::{Deserialize, Serialize};
 
-use crate::command::{Command, Key, Query, Reply, Session, SetCondition, Value, Write};
+pub use command::{Command, Key, Query, Reply, Session, SetCondition, Value, Write};
+pub use error::KvError;
+pub use sessions::SESSIONS_MAX;
+
+use sessions::{Check, ClientSession, Sessions};
 
 /// How long a client's session lives without writes, in log entries. Expiry is by log position,
 /// never by wall clock, so every replica expires the same sessions at the same entry. A write
 /// that names an expired session is refused, never run again.
 pub const SESSION_TTL_ENTRIES: u64 = 1_000_000;
 
-/// The most sessions kept: registering one more expires the one idle longest.
-pub const SESSIONS_MAX: usize = 100_000;
-
 /// The most bytes of keys and values one read may return: a larger MGET or SCANPREFIX gets an
 /// error instead of making the node allocate without bound.
 pub const REPLY_BYTES_MAX: usize = 64 << 20;
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-struct ClientSession {
-    last_seq: u64,
-    last_reply: Reply,
-    last_index: Index,
-}
-
+/// The replicated key-value state: the map and the session table.
 #[derive(Debug)]
 pub struct KvStore {
     map: BTreeMap<Key, Value>,
-    sessions: HashMap<u64, ClientSession>,
-    /// Sessions by the index of their last write, for expiry in log order.
-    expiry: BTreeMap<(Index, u64), ()>,
-    session_ttl_entries: u64,
+    sessions: Sessions,
 }
 
 impl Default for KvStore {
@@ -44,6 +43,7 @@ impl Default for KvStore {
 }
 
 impl KvStore {
+    /// An empty store whose idle sessions expire after [`SESSION_TTL_ENTRIES`].
     pub fn new() -> KvStore {
         KvStore::with_session_ttl(SESSION_TTL_ENTRIES)
     }
@@ -52,104 +52,45 @@ impl KvStore {
     pub fn with_session_ttl(ttl_entries: u64) -> KvStore {
         KvStore {
             map: BTreeMap::new(),
-            sessions: HashMap::new(),
-            expiry: BTreeMap::new(),
-            session_ttl_entries: ttl_entries,
+            sessions: Sessions::new(ttl_entries),
         }
     }
 
+    /// Keys held.
     pub fn len(&self) -> usize {
         self.map.len()
     }
 
+    /// Whether no key is held.
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }
 
+    /// Sessions open.
     pub fn sessions(&self) -> usize {
         self.sessions.len()
     }
 
     /// Applies one write at `index`.
     pub fn write(&mut self, index: Index, write: Write) -> Reply {
-        self.expire_sessions(index);
+        self.sessions.expire(index);
         if write.command == Command::RegisterSession {
             if write.session.is_some() {
-                return Reply::Error("ERR a session cannot be registered inside a session".into());
+                return Reply::Error(KvError::NestedSession);
             }
-            return self.register_session(index);
+            return Reply::Int(self.sessions.register(index) as i64);
         }
-        let Some(Session { client, seq }) = write.session else {
+        let Some(session) = write.session else {
             return self.execute(write.command);
         };
-        let Some(s) = self.sessions.get(&client) else {
-            // Unknown or expired: this may be a retry of a write that already ran before the
-            // session expired, so running it now could apply it twice.
-            return Reply::Error(format!(
-                "ERR session expired: session {client} is unknown or has expired, and this \
-                 write was not executed; register a new session"
-            ));
-        };
-        if seq == 0 {
-            return Reply::Error("ERR session sequence numbers start at 1".into());
-        }
-        if seq == s.last_seq {
-            // A retry of the last write: answer as the first time, change nothing.
-            return s.last_reply.clone();
-        }
-        if seq < s.last_seq {
-            return Reply::Error(format!(
-                "ERR stale request: client {client} already wrote sequence {} after {seq}",
-                s.last_seq
-            ));
-        }
-        let reply = self.execute(write.command);
-        if let Some(old) = self.sessions.get(&client) {
-            self.expiry.remove(&(old.last_index, client));
-        }
-        self.sessions.insert(
-            client,
-            ClientSession {
-                last_seq: seq,
-                last_reply: reply.clone(),
-                last_index: index,
-            },
-        );
-        self.expiry.insert((index, client), ());
-        reply
-    }
-
-    /// Opens session `index`; when the table is full, the session idle longest goes first.
-    fn register_session(&mut self, index: Index) -> Reply {
-        while self.sessions.len() >= SESSIONS_MAX {
-            let Some((&(last, client), _)) = self.expiry.first_key_value() else {
-                break;
-            };
-            self.expiry.remove(&(last, client));
-            self.sessions.remove(&client);
-        }
-        self.sessions.insert(
-            index,
-            ClientSession {
-                last_seq: 0,
-                last_reply: Reply::Nil,
-                last_index: index,
-            },
-        );
-        self.expiry.insert((index, index), ());
-        Reply::Int(index as i64)
-    }
-
-    fn expire_sessions(&mut self, index: Index) {
-        let Some(horizon) = index.checked_sub(self.session_ttl_entries) else {
-            return;
-        };
-        while let Some((&(last, client), _)) = self.expiry.first_key_value() {
-            if last > horizon {
-                break;
+        match self.sessions.check(session) {
+            Check::Replay(reply) => reply,
+            Check::Refuse(e) => Reply::Error(e),
+            Check::Run => {
+                let reply = self.execute(write.command);
+                self.sessions.record(session, index, reply.clone());
+                reply
             }
-            self.expiry.remove(&(last, client));
-            self.sessions.remove(&client);
         }
     }
 
@@ -188,11 +129,7 @@ impl KvStore {
                         .and_then(|s| s.parse::<i64>().ok())
                     {
                         Some(n) => n,
-                        None => {
-                            return Reply::Error(
-                                "ERR value is not an integer or out of range".into(),
-                            )
-                        }
+                        None => return Reply::Error(KvError::NotAnInteger),
                     },
                 };
                 match current.checked_add(by) {
@@ -200,7 +137,7 @@ impl KvStore {
                         self.map.insert(key, n.to_string().into_bytes());
                         Reply::Int(n)
                     }
-                    None => Reply::Error("ERR increment or decrement would overflow".into()),
+                    None => Reply::Error(KvError::Overflow),
                 }
             }
             Command::MSet { pairs } => {
@@ -218,9 +155,7 @@ impl KvStore {
                 }
             }
             // Handled by `write`, which knows the entry's index.
-            Command::RegisterSession => {
-                Reply::Error("ERR a session is registered on its own".into())
-            }
+            Command::RegisterSession => Reply::Error(KvError::NestedSession),
         }
     }
 
@@ -271,41 +206,37 @@ impl KvStore {
             h.update(&(v.len() as u64).to_le_bytes());
             h.update(v);
         }
-        let sessions: BTreeMap<&u64, &ClientSession> = self.sessions.iter().collect();
-        let sessions = postcard::to_allocvec(&sessions).expect("sessions encode");
+        let sessions = postcard::to_allocvec(&self.sessions.ordered()).expect("sessions encode");
         h.update(&sessions);
         h.finalize()
     }
 
     fn encode_state(&self) -> Vec<u8> {
-        // Sessions in a fixed order, so equal states encode equally.
-        let sessions: BTreeMap<&u64, &ClientSession> = self.sessions.iter().collect();
-        postcard::to_allocvec(&(&self.map, sessions)).expect("state encodes")
+        postcard::to_allocvec(&(&self.map, self.sessions.ordered())).expect("state encodes")
     }
 }
 
 fn too_large(bytes: usize) -> Reply {
-    Reply::Error(format!(
-        "ERR the reply would be {bytes} bytes, over the limit of {REPLY_BYTES_MAX}; ask for fewer keys"
-    ))
+    Reply::Error(KvError::ReplyTooLarge {
+        bytes,
+        max: REPLY_BYTES_MAX,
+    })
 }
 
 impl StateMachine for KvStore {
-    fn apply(&mut self, index: Index, command: &[u8]) -> Vec<u8> {
-        let reply = match postcard::from_bytes::<Write>(command) {
+    type Query = Query;
+    type Response = Reply;
+
+    fn apply(&mut self, index: Index, command: &[u8]) -> Reply {
+        match Write::decode(command) {
             Ok(write) => self.write(index, write),
             // A command this version cannot read changes nothing, on every replica alike.
-            Err(e) => Reply::Error(format!("ERR undecodable command: {e}")),
-        };
-        reply.encode()
+            Err(e) => Reply::Error(KvError::Undecodable(e.to_string())),
+        }
     }
 
-    fn query(&self, query: &[u8]) -> Vec<u8> {
-        let reply = match postcard::from_bytes::<Query>(query) {
-            Ok(q) => self.read(&q),
-            Err(e) => Reply::Error(format!("ERR undecodable query: {e}")),
-        };
-        reply.encode()
+    fn query(&self, query: &Query) -> Reply {
+        self.read(query)
     }
 
     /// `[crc32 of the rest][state]`.
@@ -327,11 +258,7 @@ impl StateMachine for KvStore {
         let (map, sessions): (BTreeMap<Key, Value>, BTreeMap<u64, ClientSession>) =
             postcard::from_bytes(state).map_err(|e| format!("snapshot undecodable: {e}"))?;
         self.map = map;
-        self.expiry = sessions
-            .iter()
-            .map(|(c, s)| ((s.last_index, *c), ()))
-            .collect();
-        self.sessions = sessions.into_iter().collect();
+        self.sessions.restore(sessions);
         Ok(())
     }
 }

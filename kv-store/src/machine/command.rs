@@ -1,7 +1,10 @@
-//! What goes through the log (writes) and what is answered locally (queries), and the replies.
-//! All are postcard-encoded; only this file knows their shape.
+//! What goes through the log (writes), what is answered locally (queries), and the replies.
+//! Writes are postcard-encoded into the log, and only this file knows their shape; queries and
+//! replies stay in the process and are never encoded.
 
 use serde::{Deserialize, Serialize};
+
+use super::error::KvError;
 
 pub type Key = Vec<u8>;
 pub type Value = Vec<u8>;
@@ -83,41 +86,35 @@ pub enum Query {
     Digest,
 }
 
-/// What a write or query answers, in terms RESP can carry.
+/// What a write or query answers. Typed, and never encoded: a reply goes from the state
+/// machine to the waiting connection as it is, and the server turns it into RESP.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Reply {
+    /// Done.
     Ok,
+    /// No value (a missing key, or a conditional write that did not happen).
     #[default]
     Nil,
+    /// A count or a number.
     Int(i64),
+    /// One value.
     Bulk(Value),
     /// An array of values that may be missing (MGET).
     Values(Vec<Option<Value>>),
     /// An array of key, value, key, value... (SCAN).
     Pairs(Vec<(Key, Value)>),
-    /// The command was refused by the state machine (wrong type, overflow, stale retry...).
-    Error(String),
-}
-
-impl Reply {
-    pub fn encode(&self) -> Vec<u8> {
-        postcard::to_allocvec(self).expect("replies always encode")
-    }
-
-    pub fn decode(bytes: &[u8]) -> Reply {
-        postcard::from_bytes(bytes)
-            .unwrap_or_else(|e| Reply::Error(format!("ERR undecodable reply: {e}")))
-    }
+    /// The command was refused by the state machine; it changed nothing.
+    Error(KvError),
 }
 
 impl Write {
+    /// The bytes that go into the log.
     pub fn encode(&self) -> Vec<u8> {
         postcard::to_allocvec(self).expect("writes always encode")
     }
-}
 
-impl Query {
-    pub fn encode(&self) -> Vec<u8> {
-        postcard::to_allocvec(self).expect("queries always encode")
+    /// Reads a write back from the log.
+    pub fn decode(bytes: &[u8]) -> Result<Write, postcard::Error> {
+        postcard::from_bytes(bytes)
     }
 }
