@@ -39,13 +39,24 @@
 //!    does not matter for safety: the hard state's commit index never covers entries that are not
 //!    durable yet. Persisting may run on another thread while the caller goes on calling inputs
 //!    and `ready`: at most [`Config::inflight_persists_max`] requests are out at once.
-//! 3. **`snapshot`**, then **`committed`**: a snapshot received from the leader, once durable,
+//! 3. **`events`**: outcomes of earlier requests ([`Event::ProposalAppended`],
+//!    [`Event::ReadReady`], [`Event::Rejected`], ...) and role changes. They come before
+//!    `committed` because they can name entries in it: a proposal appended and committed at once
+//!    (a one-node cluster) has its `ProposalAppended` and its entry in the same `Ready`, so the
+//!    caller learns where its proposal is before the entry is applied. A read named by
+//!    `ReadReady { index }` may be served once the state machine has applied `index`, which may
+//!    take the `committed` entries of this same `Ready`.
+//! 4. **`snapshot`**, then **`committed`**: a snapshot received from the leader, once durable,
 //!    replaces the state machine's state; then apply the committed entries in order (skip
 //!    [`EntryKind::Blank`] and [`EntryKind::Membership`] ones) and call [`Raft::handle_applied`].
 //!    They are committed and durable on this node.
-//! 4. **`events`**: outcomes of earlier requests ([`Event::ProposalAppended`],
-//!    [`Event::ReadReady`], [`Event::Rejected`], ...) and role changes. A read named by
-//!    `ReadReady { index }` may be served once the state machine has applied `index`.
+//!
+//! One case comes out of this order: a proposal forwarded to the leader learns its position
+//! from the leader's answer, and a network that reorders messages can deliver that answer after
+//! the entry itself reached this node and was applied. Its `ProposalAppended` then names an
+//! index the caller has already applied. The caller either answers from results it keeps for
+//! recent entries (the entry at `index` with `term` is the proposal's), or reports that the
+//! outcome is unknown; `raft-runtime` keeps a bounded window of recent results for this.
 //!
 //! Nothing the caller asks for is dropped silently: every proposal and read ends in an event (or
 //! is refused by the call itself), including when leadership changes under it.

@@ -355,8 +355,23 @@ impl Sim {
                 let r = self.checker.wrote(self.nodes[&id].raft(), &p.entries);
                 self.check(r);
             }
-            let node = self.nodes.get_mut(&id).expect("known node");
             let mut violations = Vec::new();
+            // The contract's order: events, then the snapshot and the committed entries.
+            for ev in &rd.events {
+                match ev {
+                    Event::ReadReady { id: rid, index } => {
+                        if let Err(v) = self.checker.read_ready(id, *rid, *index) {
+                            violations.push(v);
+                        }
+                    }
+                    Event::Rejected {
+                        request: Request::Read(rid),
+                        ..
+                    } => self.checker.read_finished(id, *rid),
+                    _ => {}
+                }
+            }
+            let node = self.nodes.get_mut(&id).expect("known node");
             if let Some(snapshot) = &rd.snapshot {
                 node.sm = StateMachine::decode(&snapshot.data);
                 self.stats.snapshots_installed += 1;
@@ -389,20 +404,6 @@ impl Sim {
             let raft = node.raft.as_mut().expect("up");
             if let Some(last) = rd.committed.last() {
                 raft.handle_applied(last.index);
-            }
-            for ev in &rd.events {
-                match ev {
-                    Event::ReadReady { id: rid, index } => {
-                        if let Err(v) = self.checker.read_ready(id, *rid, *index) {
-                            violations.push(v);
-                        }
-                    }
-                    Event::Rejected {
-                        request: Request::Read(rid),
-                        ..
-                    } => self.checker.read_finished(id, *rid),
-                    _ => {}
-                }
             }
             let node = self.nodes.get_mut(&id).expect("known node");
             node.events.extend(rd.events.iter().cloned());

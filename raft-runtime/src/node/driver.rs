@@ -349,7 +349,8 @@ impl<T: Transport, S: StateMachine> Driver<T, S> {
                 self.inflight_persists += 1;
                 let _ = self.storage_tx.send(StorageJob::Persist(p));
             }
-            // Events first: a proposal's waiter must reach the apply thread before its entry.
+            // The contract's order: events (so a proposal's waiter reaches the apply thread
+            // before its entry), then the snapshot, then the committed entries.
             for ev in rd.events {
                 self.event(ev);
             }
