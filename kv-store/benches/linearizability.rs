@@ -2,14 +2,10 @@
 //! Run: `cargo bench -p kv-store --bench linearizability`.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use kv_store::linearizability::{check, Verdict};
-
-#[path = "../tests/linearizability.rs"]
-#[allow(dead_code)]
-mod cases;
+use kv_store::testing::linearizability::{check, generated, Verdict};
 
 fn bench(c: &mut Criterion) {
-    let h = cases::generated(10_000, 10, 10, 7);
+    let h = generated(10_000, 10, 10, 7);
     c.bench_function("check 10k ops, 10 keys, 10 clients", |b| {
         b.iter(|| assert_eq!(check(&h), Verdict::Linearizable))
     });

@@ -9,10 +9,11 @@
 //!   `redis-cli`, `redis-benchmark` and Redis client libraries work against any node.
 
 mod client;
-pub mod linearizability;
 pub mod machine;
 pub mod resp;
 mod server;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use client::{Client, ClientError};
 pub use machine::{

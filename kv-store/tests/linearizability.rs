@@ -1,6 +1,6 @@
 //! The linearizability checker's own tests.
 
-use kv_store::linearizability::{check, Op, Operation, Verdict};
+use kv_store::testing::linearizability::{check, generated, Op, Operation, Verdict};
 
 fn v(s: &str) -> Option<Vec<u8>> {
     Some(s.as_bytes().to_vec())
@@ -131,71 +131,6 @@ fn only_the_failing_key_is_reported() {
     bad.key = b"other".to_vec();
     h.push(bad);
     assert!(matches!(check(&h), Verdict::Violation { key, .. } if key == b"other"));
-}
-
-/// A random linearizable history: clients' operations overlap, each takes effect at a random
-/// moment inside its interval against a real single copy, and some writes never complete.
-pub fn generated(ops: usize, keys: u64, clients: u64, seed: u64) -> Vec<Operation> {
-    let mut rng = seed | 1;
-    let mut next = || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
-    // Plan each client's operations as back-to-back intervals, then apply them in the order of
-    // their linearization points.
-    let mut planned = Vec::new();
-    for c in 0..clients {
-        let mut t = next() % 10;
-        for _ in 0..ops as u64 / clients {
-            let start = t + 1 + next() % 5;
-            let end = start + 1 + next() % 20;
-            let point = start + next() % (end - start);
-            planned.push((point, c, start, end, next() % keys, next() % 10));
-            t = end;
-        }
-    }
-    planned.sort();
-    let mut store: std::collections::HashMap<u64, Option<Vec<u8>>> = Default::default();
-    let mut history = Vec::new();
-    for (i, (_point, c, start, end, key, kind)) in planned.into_iter().enumerate() {
-        let cur = store.entry(key).or_default();
-        let value = format!("{c}-{i}").into_bytes();
-        let (o, completed) = match kind {
-            0..=3 => (Op::Read(cur.clone()), Some(end)),
-            4..=6 => {
-                *cur = Some(value.clone());
-                (Op::Write(value), Some(end))
-            }
-            7 => {
-                // Outcome never learned: it did take effect.
-                *cur = Some(value.clone());
-                (Op::Write(value), None)
-            }
-            _ => {
-                let expected = cur.clone();
-                let swapped = true;
-                *cur = Some(value.clone());
-                (
-                    Op::Cas {
-                        expected,
-                        new: value,
-                        swapped: Some(swapped),
-                    },
-                    Some(end),
-                )
-            }
-        };
-        history.push(Operation {
-            client: c,
-            key: format!("key{key}").into_bytes(),
-            op: o,
-            invoked: start,
-            completed,
-        });
-    }
-    history
 }
 
 #[test]

@@ -1,22 +1,21 @@
-//! A tiny deterministic generator (SplitMix64). The core draws election timeouts from it; the
-//! seed comes from the configuration, so a run replays exactly.
+//! The core's deterministic generator: `rand_xoshiro`'s SplitMix64, the one generator of the
+//! whole tree (the simulator and kv-store's test support draw from it too). The core draws
+//! election timeouts and request ids from it; the seed comes from the configuration, so a run
+//! replays exactly.
+
+use rand_xoshiro::rand_core::{RngCore, SeedableRng};
+use rand_xoshiro::SplitMix64;
 
 #[derive(Clone, Debug)]
-pub(crate) struct Rng {
-    state: u64,
-}
+pub(crate) struct Rng(SplitMix64);
 
 impl Rng {
     pub(crate) fn new(seed: u64) -> Rng {
-        Rng { state: seed }
+        Rng(SplitMix64::seed_from_u64(seed))
     }
 
     pub(crate) fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// A number in `[lo, hi)`; `hi > lo`.

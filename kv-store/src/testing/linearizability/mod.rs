@@ -7,8 +7,10 @@
 //! linearizable if every key's operations can be put in one order, consistent with real time,
 //! in which a single copy of the key answers exactly what the clients saw.
 
+mod generate;
 mod search;
 
+pub use generate::generated;
 pub use search::{check_key, STATES_MAX};
 
 use std::collections::BTreeMap;
