@@ -107,7 +107,6 @@ pub fn start_node_with(
     let mut cfg = NodeConfig::new(id, voters);
     cfg.tick_interval = tuning.tick;
     cfg.snapshot_every_entries = tuning.snapshot_every_entries;
-    cfg.raft.seed = seed(id);
     // A new cluster's first membership entry carries every voter's address; from then on the
     // log does (members added later included), and these flags only seed the transport.
     if !how.join {
@@ -140,13 +139,6 @@ pub fn start_node_with(
 }
 
 /// A different seed each start (the core's request ids and timeouts come from it).
-fn seed(id: NodeId) -> u64 {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    t ^ id.rotate_left(48)
-}
-
 pub use transport_tcp::free_loopback_addrs;
 
 /// Raft and client addresses for `n` nodes, all distinct and free now.

@@ -22,7 +22,7 @@ impl Cluster {
         let nodes = voters
             .iter()
             .map(|&id| {
-                let mut c = Config::new(id, voters.clone());
+                let mut c = Config::new(id, voters.clone(), id);
                 // Only node 1's clock runs, so it campaigns; without check-quorum the others
                 // vote for it at once instead of honouring a lease from before their start.
                 c.pre_vote = false;

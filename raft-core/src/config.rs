@@ -100,8 +100,10 @@ pub struct Config {
 
 impl Config {
     /// A configuration with the defaults used in production, for node `id` in a cluster of
-    /// `voters`.
-    pub fn new(id: NodeId, voters: Vec<NodeId>) -> Config {
+    /// `voters`, with `seed` for its randomness. There is no default seed: it must differ every
+    /// time a node starts (see [`Config::seed`]), and only the caller can draw one, since the
+    /// core has no source of entropy. `raft-runtime` draws it for you.
+    pub fn new(id: NodeId, voters: Vec<NodeId>, seed: u64) -> Config {
         Config {
             id,
             voters,
@@ -128,7 +130,7 @@ impl Config {
             compaction_tail_entries: 1024,
             snapshot_chunk_bytes: 1 << 20,
             snapshot_bytes_max: 8 << 30,
-            seed: id,
+            seed,
             promote_lag_entries_max: 1024,
             strict_reconfiguration: true,
         }

@@ -59,6 +59,10 @@ pub enum RejectReason {
         matched: u64,
         needed: u64,
     },
+    #[error("this node is the leader already")]
+    AlreadyLeader,
+    #[error("node {node} is not a voter (or was removed) and cannot campaign")]
+    NotAVoter { node: NodeId },
 }
 
 impl RejectReason {
@@ -71,6 +75,7 @@ impl RejectReason {
                 | RejectReason::InvalidTransferTarget { .. }
                 | RejectReason::InvalidMembershipChange { .. }
                 | RejectReason::NotALearner { .. }
+                | RejectReason::NotAVoter { .. }
                 | RejectReason::NoVotersLeft
                 | RejectReason::NotJoint
         )
@@ -100,8 +105,40 @@ pub enum ConfigError {
     LeaseMarginTooLarge { margin: u64, min: u64 },
     #[error("limit `{name}` must be at least 1")]
     ZeroLimit { name: &'static str },
-    #[error("restored state is inconsistent: {0}")]
-    BadRestore(&'static str),
+}
+
+/// Durable state handed to [`Raft::restore`](crate::Raft::restore) that no node could have
+/// written: the caller's storage is damaged or mixed up.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum RestoreError {
+    /// The entry at `position` in the restored list does not have the index that follows the
+    /// snapshot (or index 0) one by one.
+    #[error("entry {position} of the restored log has index {index}, not {expected}")]
+    NotContiguous {
+        /// Position in the list.
+        position: usize,
+        /// The index it has.
+        index: u64,
+        /// The index it should have.
+        expected: u64,
+    },
+    /// Entry terms decrease at this index.
+    #[error("the restored log's terms decrease at index {index}")]
+    TermsDecrease {
+        /// The first index whose term is lower than the one before.
+        index: u64,
+    },
+}
+
+/// Why a node could not start.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum StartError {
+    /// The configuration is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(#[from] ConfigError),
+    /// The restored state is inconsistent.
+    #[error("inconsistent restored state: {0}")]
+    Restore(#[from] RestoreError),
 }
 
 /// Why a snapshot handed to [`Raft::compact`](crate::Raft::compact) was refused.

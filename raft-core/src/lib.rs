@@ -68,7 +68,8 @@
 //! ```
 //! use raft_core::{Config, EntryKind, Event, Raft, Role};
 //!
-//! let mut node = Raft::new(Config::new(1, vec![1])).unwrap();
+//! // The seed must differ at every start; a real caller draws it from the OS.
+//! let mut node = Raft::new(Config::new(1, vec![1], 0x5EED)).unwrap();
 //! let mut applied = Vec::new();
 //! let mut drive = |node: &mut Raft, applied: &mut Vec<Vec<u8>>| {
 //!     while node.has_ready() {
@@ -119,14 +120,14 @@ mod error;
 mod log;
 mod membership;
 mod message;
-pub mod quorum;
+mod quorum;
 mod raft;
 mod rng;
 mod tracker;
 mod types;
 
 pub use config::{Config, ReadMode};
-pub use error::{CompactError, ConfigError, RejectReason};
+pub use error::{CompactError, ConfigError, RejectReason, RestoreError, StartError};
 pub use membership::{ChangeStep, Membership, MembershipChange};
 pub use message::{
     AppendOutcome, Message, MessageBody, ProposalId, ProposeOutcome, ReadId, ReadOutcome,

@@ -17,23 +17,32 @@ pub type Index = u64;
 
 /// The bytes of a command. Cloning is cheap (a reference count), so one entry can be sent to
 /// every follower without copying its payload.
+///
+/// Making one from a `Vec<u8>` takes the vector as it is, with no copy; making one from borrowed
+/// bytes ([`Payload::copy_from_slice`], or `From<&[u8]>` / `From<&str>`) copies them, as it
+/// must. An empty payload allocates nothing.
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub struct Payload(Arc<[u8]>);
+pub struct Payload(Option<Arc<Vec<u8>>>);
 
 impl Payload {
     /// An empty payload.
     pub fn empty() -> Payload {
-        Payload(Arc::from(&[][..]))
+        Payload(None)
+    }
+
+    /// A payload holding a copy of `bytes`.
+    pub fn copy_from_slice(bytes: &[u8]) -> Payload {
+        Payload::from(bytes.to_vec())
     }
 
     /// The payload's length in bytes.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.0.as_ref().map_or(0, |v| v.len())
     }
 
     /// Whether the payload holds no bytes.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.is_none()
     }
 }
 
@@ -46,40 +55,43 @@ impl Default for Payload {
 impl Deref for Payload {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        &self.0
+        self.0.as_ref().map_or(&[], |v| v.as_slice())
     }
 }
 
+/// Takes the vector as it is: no copy.
 impl From<Vec<u8>> for Payload {
     fn from(v: Vec<u8>) -> Self {
-        Payload(Arc::from(v))
+        Payload((!v.is_empty()).then(|| Arc::new(v)))
     }
 }
 
+/// Copies the bytes.
 impl From<&[u8]> for Payload {
     fn from(v: &[u8]) -> Self {
-        Payload(Arc::from(v))
+        Payload::copy_from_slice(v)
     }
 }
 
+/// Copies the bytes.
 impl From<&str> for Payload {
     fn from(v: &str) -> Self {
-        Payload(Arc::from(v.as_bytes()))
+        Payload::copy_from_slice(v.as_bytes())
     }
 }
 
 impl fmt::Debug for Payload {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match std::str::from_utf8(&self.0) {
+        match std::str::from_utf8(self) {
             Ok(s) if s.len() <= 32 => write!(f, "{s:?}"),
-            _ => write!(f, "<{} bytes>", self.0.len()),
+            _ => write!(f, "<{} bytes>", self.len()),
         }
     }
 }
 
 impl Serialize for Payload {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(&self.0)
+        s.serialize_bytes(self)
     }
 }
 
@@ -176,4 +188,24 @@ pub struct SnapshotMeta {
 pub struct Snapshot {
     pub meta: SnapshotMeta,
     pub data: Payload,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Payload;
+
+    #[test]
+    fn a_payload_takes_a_vector_without_copying_and_copies_only_borrowed_bytes() {
+        let v = b"command".to_vec();
+        let at = v.as_ptr();
+        let p = Payload::from(v);
+        assert_eq!(p.as_ptr(), at, "From<Vec<u8>> must not copy");
+        assert_eq!(p.clone().as_ptr(), at, "a clone shares the bytes");
+        let borrowed: &[u8] = b"command";
+        let q = Payload::copy_from_slice(borrowed);
+        assert_ne!(q.as_ptr(), borrowed.as_ptr());
+        assert_eq!(p, q);
+        assert_eq!(Payload::from(Vec::new()), Payload::empty());
+        assert_eq!(&*Payload::from(""), b"");
+    }
 }

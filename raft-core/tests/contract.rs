@@ -5,11 +5,11 @@ mod support;
 
 use raft_core::{
     AppendOutcome, Config, ConfigError, Entry, EntryKind, HardState, Message, MessageBody, Payload,
-    Raft, Restore, Role, StepError,
+    Raft, Restore, RestoreError, Role, StartError, StepError,
 };
 
 fn config(id: u64, voters: &[u64]) -> Config {
-    let mut c = Config::new(id, voters.to_vec());
+    let mut c = Config::new(id, voters.to_vec(), id);
     // The paper's protocol: with check-quorum a node refuses votes in its first election
     // timeout, which these single-step tests do not wait out.
     c.pre_vote = false;
@@ -160,7 +160,7 @@ fn committed_entries_are_handed_out_once_in_order() {
 
 #[test]
 fn bad_configurations_are_refused_with_a_reason() {
-    let base = Config::new(1, vec![1, 2, 3]);
+    let base = Config::new(1, vec![1, 2, 3], 1);
     type Tune = Box<dyn Fn(&mut Config)>;
     let cases: Vec<(Tune, ConfigError)> = vec![
         (Box::new(|c| c.id = 0), ConfigError::ZeroId),
@@ -203,8 +203,21 @@ fn bad_configurations_are_refused_with_a_reason() {
 
 #[test]
 fn inconsistent_restored_state_is_refused() {
-    let bad_logs = [vec![entry(2, 1)], vec![entry(1, 2), entry(2, 1)]];
-    for entries in bad_logs {
+    let bad_logs = [
+        (
+            vec![entry(2, 1)],
+            RestoreError::NotContiguous {
+                position: 0,
+                index: 2,
+                expected: 1,
+            },
+        ),
+        (
+            vec![entry(1, 2), entry(2, 1)],
+            RestoreError::TermsDecrease { index: 2 },
+        ),
+    ];
+    for (entries, why) in bad_logs {
         let r = Raft::restore(
             config(1, &[1, 2, 3]),
             Restore {
@@ -212,7 +225,7 @@ fn inconsistent_restored_state_is_refused() {
                 ..Restore::default()
             },
         );
-        assert!(matches!(r, Err(ConfigError::BadRestore(_))));
+        assert_eq!(r.err(), Some(StartError::Restore(why)));
     }
 }
 
@@ -340,7 +353,7 @@ fn a_follower_never_takes_a_commit_index_beyond_its_log() {
 #[test]
 fn committed_entries_wait_while_too_many_are_unapplied() {
     // A one-node cluster commits at once; the caller applies slowly.
-    let mut c = Config::new(1, vec![1]);
+    let mut c = Config::new(1, vec![1], 1);
     c.unapplied_entries_max = 2;
     let mut r = Raft::new(c).unwrap();
     let mut handed_out = Vec::new();

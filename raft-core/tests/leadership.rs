@@ -171,3 +171,49 @@ fn a_split_vote_resolves_in_a_later_term() {
         .count();
     assert_eq!(leaders, 1);
 }
+
+/// `campaign` starts an election at once, as a timeout would (with its pre-vote when
+/// configured); the leader and nodes that are not voters refuse it.
+#[test]
+fn campaign_starts_an_election_on_demand() {
+    use support::harness::{drain, node, node_with, V3};
+
+    // Without pre-vote: a candidate at the next term, asking both peers for their vote.
+    let mut n = node_with(1, &V3, |c| c.pre_vote = false);
+    assert_eq!(n.campaign(), Ok(()));
+    assert_eq!(n.role(), Role::Candidate);
+    assert_eq!(n.term(), 1);
+    let out = drain(&mut n);
+    for peer in [2, 3] {
+        assert!(
+            matches!(
+                out.to(peer)[..],
+                [MessageBody::Vote {
+                    pre_vote: false,
+                    ..
+                }]
+            ),
+            "{:?}",
+            out.to(peer)
+        );
+    }
+
+    // With pre-vote: a pre-candidate, term unchanged until the pre-vote is won.
+    let mut n = node_with(2, &V3, |c| c.pre_vote = true);
+    assert_eq!(n.campaign(), Ok(()));
+    assert_eq!(n.role(), Role::PreCandidate);
+    assert_eq!(n.term(), 0);
+
+    // A leader has nothing to campaign for; a node outside the voters cannot.
+    let (mut sim, leader) = Sim::elected(3, 1, |_| {});
+    assert_eq!(
+        sim.raft_mut(leader).campaign(),
+        Err(RejectReason::AlreadyLeader)
+    );
+    let mut outsider = node(4, &V3);
+    assert_eq!(
+        outsider.campaign(),
+        Err(RejectReason::NotAVoter { node: 4 })
+    );
+    assert_eq!(outsider.role(), Role::Follower);
+}

@@ -12,7 +12,7 @@ use support::sim::Sim;
 
 /// F1a: the hard state handed out with a persist carries a commit index covering entries of the
 /// same persist. The contract allows writing the hard state first; a crash in between leaves a
-/// durable state `Raft::restore` refuses (BadRestore): the node can never restart.
+/// durable state `Raft::restore` refuses (`StartError::Restore`): the node can never restart.
 #[test]
 fn f1a_a_hard_state_written_before_its_entries_still_restarts() {
     let mut f = node(2, &V3);

@@ -31,10 +31,12 @@ pub struct NodeConfig {
 
 impl NodeConfig {
     /// Defaults for node `id` of a new cluster of `voters`: 10 ms ticks (elections after
-    /// 100-200 ms of silence, heartbeats every 20 ms).
+    /// 100-200 ms of silence, heartbeats every 20 ms), and a seed drawn from the OS. (The node
+    /// also mixes a fresh draw into the seed every time it starts, so reusing a configuration
+    /// for a restart is safe.)
     pub fn new(id: u64, voters: Vec<u64>) -> NodeConfig {
         NodeConfig {
-            raft: RaftConfig::new(id, voters),
+            raft: RaftConfig::new(id, voters, fresh_seed()),
             tick_interval: Duration::from_millis(10),
             request_queue_max: 65_536,
             snapshot_every_entries: 100_000,
@@ -44,4 +46,15 @@ impl NodeConfig {
             apply_lag_entries_max: 262_144,
         }
     }
+}
+
+/// Randomness from the operating system (through the standard library's hasher keys) and the
+/// clock.
+pub(crate) fn fresh_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    if let Ok(d) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        h.write_u128(d.as_nanos());
+    }
+    h.finish()
 }

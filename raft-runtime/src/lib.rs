@@ -20,6 +20,17 @@ mod state_machine;
 pub mod storage;
 pub mod transport;
 
+/// The protocol core this runtime drives, for what the re-exports below do not cover.
+pub use raft_core;
+/// The core's types that a runtime user meets: ids, roles, the protocol's configuration,
+/// membership changes, why a request was refused, and what custom storage and transports
+/// handle.
+pub use raft_core::{
+    ChangeStep, Config as RaftConfig, Entry, EntryKind, HardState, Index, Membership,
+    MembershipChange, Message, NodeId, Payload, Persist, PersistId, ProgressView, ReadMode,
+    RejectReason, Restore, Role, Snapshot, SnapshotMeta, StartError, Term,
+};
+
 pub use config::NodeConfig;
 pub use error::Error;
 pub use node::{Answer, Node, Status};

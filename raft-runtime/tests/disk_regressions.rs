@@ -13,7 +13,7 @@ use raft_runtime::storage::{RealFs, Vfs};
 use raft_runtime::{DiskOptions, DiskStorage, Storage, SyncPolicy};
 
 fn restarts(r: raft_core::Restore) -> bool {
-    raft_core::Raft::restore(raft_core::Config::new(1, vec![1, 2, 3]), r).is_ok()
+    raft_core::Raft::restore(raft_core::Config::new(1, vec![1, 2, 3], 1), r).is_ok()
 }
 
 /// A follower's stale suffix is replaced and a snapshot taken at the end of the new log: the

@@ -56,7 +56,7 @@ impl Storage for Flaky {
             }
             return Err(StorageError::Io {
                 path: "x".into(),
-                message: "disk full".into(),
+                source: Arc::new(std::io::Error::other("disk full")),
             });
         }
         self.inner.persist(b)
@@ -161,9 +161,10 @@ fn shutdown_returns_after_the_storage_thread_dies() {
     );
 }
 
-/// With the default seed (= node id), a restarted follower draws the same request ids as its
-/// previous incarnation: a late answer to the old incarnation's forwarded proposal is taken as
-/// the answer to the new one, and the new client gets the old command's result.
+/// With a fixed seed in its configuration (raft-core's old default was the node id), a restarted
+/// follower would draw the same request ids as its previous incarnation: a late answer to the old incarnation's forwarded proposal is taken as
+/// the answer to the new one, and the new client gets the old command's result. The runtime
+/// mixes a fresh draw into the seed at every start.
 #[test]
 fn a_restarted_follower_does_not_take_an_old_answer_for_a_new_request() {
     let mut c = Cluster::start(3, |cfg| cfg.raft.seed = cfg.raft.id);

@@ -11,7 +11,7 @@
 //! every queued message in one go.
 
 mod config;
-pub mod frame;
+mod frame;
 mod listener;
 mod peer;
 mod ports;
@@ -185,3 +185,6 @@ impl Drop for TcpTransport {
         let _ = &self.refused;
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -165,7 +165,7 @@ impl Conn {
                             from_error(Error::OutcomeUnknown)
                         }
                         Err(e) => {
-                            self.node_gone |= e == Error::Shutdown;
+                            self.node_gone |= matches!(e, Error::Shutdown);
                             from_error(e)
                         }
                     }
@@ -204,7 +204,7 @@ impl Conn {
         match started {
             Ok(rx) => Pending::Waiting(rx, k),
             Err(e) => {
-                self.node_gone |= e == Error::Shutdown;
+                self.node_gone |= matches!(e, Error::Shutdown);
                 Pending::Ready(from_error(e))
             }
         }

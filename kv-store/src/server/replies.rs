@@ -35,6 +35,9 @@ pub(crate) fn from_error(e: Error) -> Value {
         Error::Shutdown => "TRYAGAIN this node is shut down; try another".into(),
         Error::Storage(e) => format!("ERR storage failure: {e}"),
         Error::StateMachine(e) => format!("ERR state machine failure: {e}"),
+        Error::ApplyThreadStopped => format!("ERR state machine failure: {e}"),
+        // Only `Node::start` gives these; a running node never answers a request with them.
+        e @ (Error::Start(_) | Error::Spawn { .. }) => format!("ERR {e}"),
         Error::Rejected(r) if r.is_permanent() => format!("ERR {r}"),
         Error::Rejected(r) => format!("TRYAGAIN {r}"),
     })

@@ -8,6 +8,8 @@
 
 mod joint;
 mod majority;
+#[cfg(test)]
+mod properties;
 
 pub use joint::JointConfig;
 pub use majority::MajorityConfig;

@@ -6,11 +6,29 @@ use crate::message::{Message, MessageBody};
 use crate::quorum::VoteResult;
 use crate::types::{Entry, EntryKind, NodeId, Payload};
 
+use crate::error::RejectReason;
+
 impl Raft {
+    /// Starts an election now, as if this node's election timeout had run out: with a pre-vote
+    /// first when [`Config::pre_vote`](crate::Config::pre_vote) is on, so that a node that
+    /// cannot win does not disturb a healthy leader. (To move leadership away from a live
+    /// leader, [`Raft::transfer_leadership`] is the way.) Refused on the leader, and on a node
+    /// that is not a voter or was told it was removed.
+    pub fn campaign(&mut self) -> Result<(), RejectReason> {
+        if self.is_leader() {
+            return Err(RejectReason::AlreadyLeader);
+        }
+        if !self.can_campaign() || self.told_removed {
+            return Err(RejectReason::NotAVoter { node: self.id });
+        }
+        self.start_election(false);
+        Ok(())
+    }
+
     /// Starts an election: a pre-vote first when configured, unless leadership is being handed
     /// to this node (`transfer`), in which case the old leader asked for it and nobody needs
     /// convincing.
-    pub(super) fn campaign(&mut self, transfer: bool) {
+    pub(super) fn start_election(&mut self, transfer: bool) {
         if self.cfg.pre_vote && !transfer {
             self.become_pre_candidate();
         } else {

@@ -14,7 +14,7 @@ mod transfer;
 use std::collections::BTreeMap;
 
 use crate::config::Config;
-use crate::error::{ConfigError, RejectReason};
+use crate::error::{ConfigError, RejectReason, RestoreError, StartError};
 use crate::log::Log;
 use crate::membership::Membership;
 use crate::message::{Message, MessageBody, ProposalId, ReadId};
@@ -134,11 +134,14 @@ pub struct Raft {
 impl Raft {
     /// A node of a brand-new cluster, with an empty log.
     pub fn new(cfg: Config) -> Result<Raft, ConfigError> {
-        Raft::restore(cfg, Restore::default())
+        Raft::restore(cfg, Restore::default()).map_err(|e| match e {
+            StartError::Config(e) => e,
+            StartError::Restore(e) => unreachable!("an empty restore is consistent: {e}"),
+        })
     }
 
     /// A node restarting from durable state.
-    pub fn restore(cfg: Config, restore: Restore) -> Result<Raft, ConfigError> {
+    pub fn restore(cfg: Config, restore: Restore) -> Result<Raft, StartError> {
         cfg.validate()?;
         check_restore(&restore)?;
         let Restore {
@@ -621,7 +624,7 @@ impl Raft {
             && self.can_campaign()
             && !self.told_removed
         {
-            self.campaign(false);
+            self.start_election(false);
         }
     }
 
@@ -641,7 +644,7 @@ impl Raft {
                 self.commit_to(commit);
                 self.send(m.from, MessageBody::HeartbeatResponse { read_seq });
             }
-            MessageBody::TimeoutNow if self.can_campaign() => self.campaign(true),
+            MessageBody::TimeoutNow if self.can_campaign() => self.start_election(true),
             MessageBody::InstallSnapshot {
                 meta,
                 offset,
@@ -696,19 +699,22 @@ impl Raft {
     }
 }
 
-fn check_restore(r: &Restore) -> Result<(), ConfigError> {
+fn check_restore(r: &Restore) -> Result<(), RestoreError> {
     let (prev_index, mut prev_term) = r
         .snapshot
         .as_ref()
         .map_or((0, 0), |s| (s.meta.index, s.meta.term));
     for (i, e) in r.entries.iter().enumerate() {
-        if e.index != prev_index + i as Index + 1 {
-            return Err(ConfigError::BadRestore(
-                "entries do not follow the snapshot (or index 0) one by one",
-            ));
+        let expected = prev_index + i as Index + 1;
+        if e.index != expected {
+            return Err(RestoreError::NotContiguous {
+                position: i,
+                index: e.index,
+                expected,
+            });
         }
         if e.term < prev_term {
-            return Err(ConfigError::BadRestore("entry terms decrease"));
+            return Err(RestoreError::TermsDecrease { index: e.index });
         }
         prev_term = e.term;
     }

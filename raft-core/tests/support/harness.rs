@@ -19,7 +19,7 @@ pub const V5: [NodeId; 5] = [1, 2, 3, 4, 5];
 
 /// The crate's defaults with the extensions beyond the paper's section 5 turned off.
 pub fn paper_config(id: NodeId, voters: &[NodeId]) -> Config {
-    let mut cfg = Config::new(id, voters.to_vec());
+    let mut cfg = Config::new(id, voters.to_vec(), id);
     cfg.pre_vote = false;
     cfg.check_quorum = false;
     cfg

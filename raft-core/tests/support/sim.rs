@@ -226,8 +226,8 @@ impl Sim {
         let mut nodes = BTreeMap::new();
         for id in 1..=n + spares {
             let initial = if id <= n { voters.clone() } else { Vec::new() };
-            let mut config = Config::new(id, initial);
-            config.seed = seed.wrapping_mul(31).wrapping_add(id);
+            let node_seed = seed.wrapping_mul(31).wrapping_add(id);
+            let mut config = Config::new(id, initial, node_seed);
             config.snapshot_chunk_bytes = 1000;
             config.compaction_tail_entries = 5;
             tune(&mut config);

@@ -118,7 +118,7 @@ impl<T: Transport, S: StateMachine> Driver<T, S> {
             },
             recv(self.apply_rx) -> d => match d {
                 Ok(d) => Input::Applied(d),
-                Err(_) => Input::Applied(ApplyDone::Failed("the apply thread stopped".into())),
+                Err(_) => Input::Applied(ApplyDone::Stopped),
             },
             default(wait) => Input::Tick,
         }
@@ -313,6 +313,7 @@ impl<T: Transport, S: StateMachine> Driver<T, S> {
                 }
             }
             ApplyDone::Failed(e) => self.fail(Error::StateMachine(e)),
+            ApplyDone::Stopped => self.fail(Error::ApplyThreadStopped),
         }
     }
 

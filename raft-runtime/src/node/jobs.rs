@@ -65,6 +65,7 @@ pub(crate) enum Request<S: StateMachine> {
         reply: Sender<Status>,
     },
     /// Stop (true) or resume (false) the node's clock, for fault injection.
+    #[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
     Pause(bool),
     Shutdown,
 }
@@ -114,8 +115,13 @@ pub(crate) enum ApplyJob<S: StateMachine> {
 /// The apply thread's answers.
 pub(crate) enum ApplyDone {
     Applied(Index),
-    SnapshotTaken { index: Index, data: Payload },
+    SnapshotTaken {
+        index: Index,
+        data: Payload,
+    },
     Failed(String),
+    /// The apply thread is gone without a word (its channel closed).
+    Stopped,
 }
 
 /// A node's state, for operators and clients.

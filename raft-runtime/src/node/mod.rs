@@ -19,6 +19,7 @@ pub use jobs::Status;
 pub type Answer<T> = Receiver<Result<T, Error>>;
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
@@ -69,9 +70,8 @@ impl<S: StateMachine> Node<S> {
         // A fresh seed at every start: ids of requests forwarded before a restart must not
         // match new ones when their late answers arrive.
         let mut raft_config = config.raft.clone();
-        raft_config.seed ^= fresh_seed();
-        let raft = Raft::restore(raft_config, restore)
-            .map_err(|e| Error::StateMachine(format!("cannot start from the stored state: {e}")))?;
+        raft_config.seed ^= crate::config::fresh_seed();
+        let raft = Raft::restore(raft_config, restore).map_err(Error::Start)?;
         let id = raft.id();
 
         let (requests_tx, requests) = bounded(config.request_queue_max);
@@ -252,7 +252,9 @@ impl<S: StateMachine> Node<S> {
     }
 
     /// Stops (or restarts) the node's clock: no elections, heartbeats or timeouts while paused.
-    /// With its network links cut too, the node behaves like a paused process.
+    /// With its network links cut too, the node behaves like a paused process. A fault-injection
+    /// hook, present with the `fault-injection` feature only.
+    #[cfg(feature = "fault-injection")]
     pub fn pause(&self, paused: bool) -> Result<(), Error> {
         self.send(Request::Pause(paused))
     }
@@ -292,17 +294,6 @@ impl<S: StateMachine> Drop for Node<S> {
     }
 }
 
-/// Randomness from the operating system (through the standard library's hasher keys) and the
-/// clock.
-fn fresh_seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    if let Ok(d) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
-        h.write_u128(d.as_nanos());
-    }
-    h.finish()
-}
-
 fn steps(step: ChangeStep, auto_leave: bool) -> MembershipChange {
     MembershipChange::Steps {
         steps: vec![step],
@@ -333,5 +324,8 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>
     thread::Builder::new()
         .name(name.to_string())
         .spawn(f)
-        .map_err(|e| Error::StateMachine(format!("cannot start thread {name}: {e}")))
+        .map_err(|e| Error::Spawn {
+            name: name.to_string(),
+            source: Arc::new(e),
+        })
 }

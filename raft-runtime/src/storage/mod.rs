@@ -10,10 +10,17 @@ use raft_core::{Persist, Restore, Snapshot};
 use thiserror::Error;
 
 /// A storage failure. The node stops rather than go on with state it could not make durable.
-#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[derive(Debug, Error, Clone)]
 pub enum StorageError {
-    #[error("I/O error on {path}: {message}")]
-    Io { path: String, message: String },
+    /// A file operation failed.
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: String,
+        /// The operating system's error.
+        #[source]
+        source: std::sync::Arc<std::io::Error>,
+    },
     #[error("corrupt data in {path} at offset {offset}: {reason}")]
     Corrupt {
         path: String,
@@ -28,6 +35,35 @@ pub enum StorageError {
     #[error("storage closed")]
     Closed,
 }
+
+/// Equal when the same variant carries equal data; operating-system errors compare by kind.
+impl PartialEq for StorageError {
+    fn eq(&self, other: &StorageError) -> bool {
+        use StorageError::*;
+        match (self, other) {
+            (Io { path: a, source: x }, Io { path: b, source: y }) => {
+                a == b && x.kind() == y.kind()
+            }
+            (
+                Corrupt {
+                    path: a,
+                    offset: o,
+                    reason: r,
+                },
+                Corrupt {
+                    path: b,
+                    offset: p,
+                    reason: s,
+                },
+            ) => (a, o, r) == (b, p, s),
+            (Locked { path: a }, Locked { path: b }) => a == b,
+            (Closed, Closed) => true,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for StorageError {}
 
 /// Where a node keeps what must survive a crash. Called from the node's storage thread only.
 pub trait Storage: Send + 'static {

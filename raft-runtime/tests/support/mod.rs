@@ -117,7 +117,6 @@ impl Cluster {
         };
         let mut cfg = NodeConfig::new(id, voters);
         cfg.tick_interval = Duration::from_millis(5);
-        cfg.raft.seed = id * 7919 + Instant::now().elapsed().as_nanos() as u64;
         (self.tune)(&mut cfg);
         cfg
     }

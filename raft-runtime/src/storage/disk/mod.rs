@@ -146,11 +146,6 @@ impl<F: Vfs> DiskStorage<F> {
         })
     }
 
-    /// The file system underneath (for tests that inspect or damage it).
-    pub fn fs(&self) -> &F {
-        &self.fs
-    }
-
     fn segment_path(&self, seq: u64) -> PathBuf {
         self.dir.join(format!("wal-{seq:020}.log"))
     }
@@ -520,7 +515,7 @@ fn replay(log: &mut Vec<Entry>, base: Index, entries: Vec<Entry>) -> Result<(), 
 fn io(path: &Path, e: std::io::Error) -> StorageError {
     StorageError::Io {
         path: path.display().to_string(),
-        message: e.to_string(),
+        source: std::sync::Arc::new(e),
     }
 }
 

@@ -1,12 +1,20 @@
 //! The quorum arithmetic against naive re-implementations, over random configurations.
-//! `RAFT_PROPTEST_CASES` sets the number of cases (default 512).
-
-mod support;
+//! `RAFT_PROPTEST_CASES` sets the number of cases (default 512). (Unit tests, because the quorum
+//! module is private to the core.)
 
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
-use raft_core::quorum::{JointConfig, MajorityConfig, VoteResult};
+
+use super::{JointConfig, MajorityConfig, VoteResult};
+
+/// Number of proptest cases: `RAFT_PROPTEST_CASES` or the given CI default.
+fn proptest_cases(default: u32) -> u32 {
+    std::env::var("RAFT_PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
 
 /// Naive committed index: the largest value that at least a majority has reached, found by
 /// trying every candidate value.
@@ -63,7 +71,7 @@ fn votes() -> impl Strategy<Value = BTreeMap<u64, bool>> {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: support::proptest_cases(512),
+        cases: proptest_cases(512),
         failure_persistence: None,
         .. ProptestConfig::default()
     })]

@@ -1,17 +1,18 @@
-//! The TCP transport on loopback: delivery, hostile peers, and a Raft cluster over it.
+//! The TCP transport on loopback: delivery, hostile peers, and a Raft cluster over it. (Unit
+//! tests, because writing hostile frames takes the frame format, which is private to the crate.)
 
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use crate::frame::{self, Handshake};
+use crate::{TcpConfig, TcpTransport};
 use raft_core::{Entry, EntryKind, Message, MessageBody, NodeId};
 use raft_runtime::{Inbox, MemStorage, Node, NodeConfig, Transport};
-use transport_tcp::frame::{self, Handshake};
-use transport_tcp::{TcpConfig, TcpTransport};
 
 fn free_addrs(n: usize) -> Vec<SocketAddr> {
-    transport_tcp::free_loopback_addrs(n).unwrap()
+    crate::free_loopback_addrs(n).unwrap()
 }
 
 fn config(id: NodeId, addrs: &[SocketAddr]) -> TcpConfig {
