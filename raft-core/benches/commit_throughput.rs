@@ -59,6 +59,9 @@ impl Cluster {
                         self.inboxes[(m.to - 1) as usize].push(m);
                     }
                     if let Some(p) = rd.persist {
+                        for m in rd.persisted_messages {
+                            self.inboxes[(m.to - 1) as usize].push(m);
+                        }
                         node.handle_persisted(p.id);
                     }
                     if let Some(last) = rd.committed.last() {

@@ -29,16 +29,20 @@
 //! 1. **`messages`**: send them, now, in any order. They never depend on persistence that has
 //!    not happened: a leader's appends go out while the leader persists the same entries itself
 //!    (Raft thesis 10.2.1), and the core holds back any message of a follower or candidate (an
-//!    append acknowledgement, a granted vote) until the persist it depends on is acknowledged.
-//!    Such held messages come out in a later `Ready`.
-//! 2. **`persist`**: make it durable, then call [`Raft::handle_persisted`] with its id: first
-//!    its `snapshot`, if any (a snapshot from the leader that replaces the whole stored log), then
-//!    its hard state and entries. If `entries` starts at or below the last index already stored,
-//!    drop the stored suffix from that index first. Requests must complete in id order;
-//!    acknowledging an id acknowledges all earlier ones. The order of writes within one request
-//!    does not matter for safety: the hard state's commit index never covers entries that are not
-//!    durable yet. Persisting may run on another thread while the caller goes on calling inputs
-//!    and `ready`: at most [`Config::inflight_persists_max`] requests are out at once.
+//!    append acknowledgement, a granted vote) until the persist it depends on is durable.
+//! 2. **`persist`**: make it durable, then send **`persisted_messages`** (the messages that
+//!    depend on exactly this persist) and call [`Raft::handle_persisted`] with its id. Write
+//!    first its `snapshot`, if any (a snapshot from the leader that replaces the whole stored
+//!    log), then its hard state and entries. If `entries` starts at or below the last index
+//!    already stored, drop the stored suffix from that index first. Requests must complete in id
+//!    order; acknowledging an id acknowledges all earlier ones. The order of writes within one
+//!    request does not matter for safety: the hard state's commit index never covers entries
+//!    that are not durable yet. Persisting may run on another thread while the caller goes on
+//!    calling inputs and `ready`: at most [`Config::inflight_persists_max`] requests are out at
+//!    once. A message that depends on an earlier persist still in flight is held in the core and
+//!    comes out in `messages` of a `Ready` after that persist is acknowledged; a caller that
+//!    persists each `Ready` before the next never sees that case, and gets everything from one
+//!    `Ready`.
 //! 3. **`events`**: outcomes of earlier requests ([`Event::ProposalAppended`],
 //!    [`Event::ReadReady`], [`Event::Rejected`], ...) and role changes. They come before
 //!    `committed` because they can name entries in it: a proposal appended and committed at once
@@ -76,7 +80,8 @@
 //!         let ready = node.ready();
 //!         assert!(ready.messages.is_empty(), "no peers to talk to");
 //!         if let Some(persist) = ready.persist {
-//!             // Write persist.hard_state and persist.entries durably here.
+//!             // Write persist.hard_state and persist.entries durably here, then send
+//!             // ready.persisted_messages (none: no peers).
 //!             node.handle_persisted(persist.id);
 //!         }
 //!         for entry in &ready.committed {

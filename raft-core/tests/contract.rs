@@ -54,10 +54,11 @@ fn a_follower_acknowledges_entries_only_after_they_are_persisted() {
         rd.messages.is_empty(),
         "the acknowledgement must wait for the persist"
     );
+    // It comes out of the same `Ready`, to be sent once `persist` is durable, and never again.
     f.handle_persisted(persist.id);
-    let rd = f.ready();
+    assert!(f.ready().messages.is_empty(), "handed out once only");
     assert_eq!(
-        rd.messages,
+        rd.persisted_messages,
         vec![msg(
             1,
             2,
@@ -95,15 +96,15 @@ fn a_vote_is_granted_only_after_it_is_persisted() {
         })
     );
     assert!(rd.messages.is_empty());
-    f.handle_persisted(persist.id);
-    let rd = f.ready();
     assert!(matches!(
-        rd.messages[..],
+        rd.persisted_messages[..],
         [Message {
             body: MessageBody::VoteResponse { granted: true, .. },
             ..
         }]
     ));
+    f.handle_persisted(persist.id);
+    assert!(f.ready().messages.is_empty(), "handed out once only");
 }
 
 #[test]

@@ -88,8 +88,13 @@ impl Raft {
             });
         }
 
+        let handed_out = ready.persist.as_ref().map(|p| p.id);
         for out in self.outbox.drain(..) {
             match (out.needs_durability, gate) {
+                // Waits for the persist in this same `Ready`: the caller sends it after that.
+                (true, Some(g)) if Some(g) == handed_out => {
+                    ready.persisted_messages.push(out.message)
+                }
                 (true, Some(g)) => {
                     if self.persist.gated.len() >= GATED_MESSAGES_MAX {
                         // Storage is far behind: drop the oldest held message (Raft tolerates a

@@ -19,6 +19,10 @@ pub struct Ready {
     pub messages: Vec<Message>,
     /// State to make durable, then acknowledge with `Raft::handle_persisted(persist.id)`.
     pub persist: Option<Persist>,
+    /// Messages to send once `persist` is durable, in any order: a follower's acknowledgement
+    /// of the entries in it, a vote it records. (Messages waiting on an earlier persist still in
+    /// flight come out of a later `Ready` once that one is acknowledged.)
+    pub persisted_messages: Vec<Message>,
     /// A snapshot received from the leader, durable now: replace the state machine's state with
     /// it before applying `committed`. (Boxed: it is rare, and `Ready` is moved on every call.)
     pub snapshot: Option<Box<Snapshot>>,
@@ -32,6 +36,7 @@ impl Ready {
     pub fn is_empty(&self) -> bool {
         self.messages.is_empty()
             && self.persist.is_none()
+            && self.persisted_messages.is_empty()
             && self.snapshot.is_none()
             && self.committed.is_empty()
             && self.events.is_empty()

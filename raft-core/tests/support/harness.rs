@@ -230,6 +230,7 @@ pub fn drain(raft: &mut Raft) -> Drained {
         out.committed.extend(rd.committed);
         out.events.extend(rd.events);
         if let Some(p) = rd.persist {
+            out.messages.extend(rd.persisted_messages);
             raft.handle_persisted(p.id);
             out.persists.push(p);
         }

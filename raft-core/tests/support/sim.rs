@@ -135,7 +135,8 @@ pub struct SimNode {
     pub config: Config,
     pub durable: Durable,
     /// Persist requests handed to "storage" and not yet complete.
-    pub pending_persists: VecDeque<Persist>,
+    /// Persists handed out and not yet durable, each with the messages to send once it is.
+    pub pending_persists: VecDeque<(Persist, Vec<Message>)>,
     /// Entries applied in this incarnation, in order (payloads of non-commands emptied).
     pub applied: Vec<Entry>,
     pub sm: StateMachine,
@@ -407,15 +408,22 @@ impl Sim {
             }
             let node = self.nodes.get_mut(&id).expect("known node");
             node.events.extend(rd.events.iter().cloned());
+            let mut sent = rd.messages;
             if let Some(p) = rd.persist {
                 if instant {
                     node.durable.write(&p);
+                    sent.extend(rd.persisted_messages);
                     node.raft_mut().handle_persisted(p.id);
                 } else {
-                    node.pending_persists.push_back(p);
+                    node.pending_persists.push_back((p, rd.persisted_messages));
                 }
+            } else {
+                assert!(
+                    rd.persisted_messages.is_empty(),
+                    "messages waiting on a persist that was not handed out"
+                );
             }
-            for m in rd.messages {
+            for m in sent {
                 self.enqueue(m);
             }
             if let Some(v) = violations.into_iter().next() {
@@ -633,12 +641,15 @@ impl Sim {
     /// Completes the oldest pending persist of `id`.
     pub fn complete_persist(&mut self, id: NodeId) -> bool {
         let node = self.nodes.get_mut(&id).expect("known node");
-        let Some(p) = node.pending_persists.pop_front() else {
+        let Some((p, after)) = node.pending_persists.pop_front() else {
             return false;
         };
         node.durable.write(&p);
         if let Some(r) = node.raft.as_mut() {
             r.handle_persisted(p.id);
+        }
+        for m in after {
+            self.enqueue(m);
         }
         self.process(id);
         true
@@ -704,7 +715,8 @@ impl Sim {
             self.rng.below(n + 1) as usize
         };
         let node = self.nodes.get_mut(&id).expect("known node");
-        for p in node
+        // What a crashed node had not sent yet is lost with it.
+        for (p, _) in node
             .pending_persists
             .drain(..)
             .take(keep)

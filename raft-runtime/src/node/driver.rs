@@ -47,6 +47,9 @@ pub(crate) struct Driver<T, S: StateMachine> {
     pub(crate) shutting_down: bool,
     /// Persist requests sent to storage and not yet acknowledged, oldest first.
     pub(crate) pending_ids: std::collections::VecDeque<raft_core::PersistId>,
+    /// Messages to send once a persist is durable (a follower's acknowledgements, a vote), by
+    /// persist id, oldest first. At most one entry per persist in flight.
+    pub(crate) after_persist: std::collections::VecDeque<(raft_core::PersistId, Vec<Message>)>,
     pub(crate) inflight_persists: usize,
     /// The role last reported by the core, to notice leadership ending.
     pub(crate) last_role: Role,
@@ -288,6 +291,10 @@ impl<T: Transport, S: StateMachine> Driver<T, S> {
                 self.inflight_persists = self
                     .inflight_persists
                     .saturating_sub(self.raft_inflight_acked(id));
+                while self.after_persist.front().is_some_and(|(p, _)| *p <= id) {
+                    let (_, messages) = self.after_persist.pop_front().expect("front exists");
+                    self.transport.send(messages);
+                }
                 self.raft.handle_persisted(id);
             }
             StorageDone::Failed(e) => self.fail(Error::Storage(e)),
@@ -348,6 +355,9 @@ impl<T: Transport, S: StateMachine> Driver<T, S> {
             if let Some(p) = rd.persist {
                 self.pending_ids.push_back(p.id);
                 self.inflight_persists += 1;
+                if !rd.persisted_messages.is_empty() {
+                    self.after_persist.push_back((p.id, rd.persisted_messages));
+                }
                 let _ = self.storage_tx.send(StorageJob::Persist(p));
             }
             // The contract's order: events (so a proposal's waiter reaches the apply thread

@@ -123,6 +123,7 @@ impl<S: StateMachine> Node<S> {
             failed: None,
             shutting_down: false,
             pending_ids: VecDeque::new(),
+            after_persist: VecDeque::new(),
             inflight_persists: 0,
             last_role: raft_core::Role::Follower,
             removed: false,
