@@ -1,5 +1,6 @@
 //! Assembling a node of the key-value store over TCP: disk storage, the TCP transport, the
 //! runtime, and the RESP server in front. Shared by the example programs.
+#![warn(missing_docs)]
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -27,13 +28,18 @@ pub struct Joining {
     /// The node starts outside the cluster and waits to be added (`RAFT.ADDLEARNER`), instead of
     /// forming a new cluster of every node in `Addresses::raft`.
     pub join: bool,
+    /// Most client connections at once (`None`: the server's default).
     pub clients_max: Option<usize>,
+    /// Most bytes of one client request, and of one argument in it (`None`: the server's
+    /// defaults).
     pub request_bytes_max: Option<usize>,
 }
 
 /// A running node and its client server.
 pub struct RunningNode {
+    /// The Raft node, running the store.
     pub node: Arc<Node<KvStore>>,
+    /// The RESP server in front of it.
     pub server: Server,
 }
 
@@ -48,8 +54,11 @@ impl RunningNode {
 /// Tuning shared by the examples.
 #[derive(Clone, Debug)]
 pub struct Tuning {
+    /// Sent in every TCP handshake: a node of another cluster is refused.
     pub cluster_id: u64,
+    /// Wall-clock length of one tick.
     pub tick: Duration,
+    /// Take a snapshot after this many entries applied since the last one (0: never).
     pub snapshot_every_entries: u64,
 }
 

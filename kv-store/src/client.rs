@@ -15,12 +15,18 @@ use thiserror::Error;
 
 use crate::resp::{encode, parse_reply, Limits, Value};
 
+/// Why a request of a [`Client`] failed.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum ClientError {
+    /// No node completed the request within the client's timeout (the `Duration`); the `String`
+    /// describes the last failure.
     #[error("no node could complete the request within {0:?}: {1}")]
     Unavailable(Duration, String),
+    /// A node answered with an error other than those the client retries (`TRYAGAIN`, an unknown
+    /// outcome): its text.
     #[error("the server refused the request: {0}")]
     Refused(String),
+    /// A node answered with a reply the command does not give.
     #[error("unexpected reply: {0:?}")]
     UnexpectedReply(Value),
     /// The client's session expired while this write was outstanding: it was not executed
@@ -101,6 +107,7 @@ impl Client {
         }
     }
 
+    /// The value of `key` (`None` when absent), read linearizably.
     pub fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, ClientError> {
         match self.read(&[b"GET".to_vec(), key.to_vec()])? {
             Value::Bulk(v) => Ok(v),
@@ -108,6 +115,7 @@ impl Client {
         }
     }
 
+    /// Sets `key` to `value`, exactly once.
     pub fn set(&mut self, key: &[u8], value: &[u8]) -> Result<(), ClientError> {
         match self.write(&[b"SET".to_vec(), key.to_vec(), value.to_vec()])? {
             Value::Simple(_) => Ok(()),
@@ -115,6 +123,7 @@ impl Client {
         }
     }
 
+    /// Adds `by` to the integer at `key` (0 when absent), exactly once, and returns the new value.
     pub fn incr_by(&mut self, key: &[u8], by: i64) -> Result<i64, ClientError> {
         match self.write(&[
             b"INCRBY".to_vec(),
@@ -126,6 +135,7 @@ impl Client {
         }
     }
 
+    /// Deletes `key`, exactly once; returns whether it existed.
     pub fn del(&mut self, key: &[u8]) -> Result<bool, ClientError> {
         match self.write(&[b"DEL".to_vec(), key.to_vec()])? {
             Value::Integer(n) => Ok(n > 0),

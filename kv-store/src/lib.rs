@@ -7,6 +7,7 @@
 //!   replicated state and expires by log position.
 //! - [`resp`] is the Redis serialization protocol (RESP2), and [`Server`] serves it, so
 //!   `redis-cli`, `redis-benchmark` and Redis client libraries work against any node.
+#![warn(missing_docs)]
 
 mod client;
 pub mod machine;

@@ -35,6 +35,9 @@ pub struct Config {
     /// A follower that hears nothing from a leader for a random number of ticks in
     /// `[election_timeout_ticks_min, election_timeout_ticks_max)` starts an election.
     pub election_timeout_ticks_min: u64,
+    /// The end of that range, exclusive: greater than `election_timeout_ticks_min`. Requests
+    /// forwarded to the leader, and reads waiting on a leader, are given up after twice this many
+    /// ticks without an answer.
     pub election_timeout_ticks_max: u64,
     /// The leader sends heartbeats every this many ticks.
     pub heartbeat_interval_ticks: u64,
@@ -45,7 +48,13 @@ pub struct Config {
     /// follower that heard from a live leader within the minimum election timeout ignores vote
     /// requests.
     pub check_quorum: bool,
+    /// How linearizable reads are confirmed: a quorum round for each batch of reads, or the
+    /// leader's lease.
     pub read_mode: ReadMode,
+    /// With [`ReadMode::Lease`], the ticks taken off the lease to allow for clocks that run at
+    /// different rates: the lease lasts `election_timeout_ticks_min - lease_drift_margin_ticks`
+    /// ticks from the start of the newest round a quorum confirmed. Smaller than
+    /// `election_timeout_ticks_min`.
     pub lease_drift_margin_ticks: u64,
     /// Followers forward proposals to the leader instead of rejecting them with `NotLeader`.
     pub forward_proposals: bool,

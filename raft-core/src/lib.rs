@@ -119,6 +119,7 @@
 //! A node uses the newest membership in its log, committed or not; a change of voters always
 //! passes through a joint membership (old and new voters must both agree). See
 //! [`Raft::propose_membership`] and [`Membership`].
+#![warn(missing_docs)]
 
 mod config;
 mod error;

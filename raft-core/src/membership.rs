@@ -52,7 +52,10 @@ pub enum MembershipChange {
     /// Applies the steps together. If the voters change, the cluster enters a joint membership,
     /// left automatically once committed when `auto_leave` is set.
     Steps {
+        /// The steps, applied in order to the membership in force.
         steps: Vec<ChangeStep>,
+        /// When the voters change, leave the joint membership automatically once it commits (see
+        /// [`Membership::auto_leave`]).
         auto_leave: bool,
     },
     /// Leaves the joint membership now in force.
@@ -68,6 +71,7 @@ impl Membership {
         }
     }
 
+    /// Whether a change of voters is in its joint phase (`outgoing` is not empty).
     pub fn is_joint(&self) -> bool {
         !self.outgoing.is_empty()
     }
@@ -77,6 +81,7 @@ impl Membership {
         self.voters.contains(&id) || self.outgoing.contains(&id)
     }
 
+    /// Whether `id` is a voter (in either half) or a learner.
     pub fn is_member(&self, id: NodeId) -> bool {
         self.is_voter(id) || self.learners.contains(&id)
     }

@@ -139,9 +139,13 @@ pub enum EntryKind {
 /// One log entry.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
+    /// The term of the leader that created the entry.
     pub term: Term,
+    /// The entry's position in the log.
     pub index: Index,
+    /// What the entry carries.
     pub kind: EntryKind,
+    /// The command's bytes; empty for `Blank` and `Membership` entries.
     pub data: Payload,
 }
 
@@ -160,33 +164,44 @@ pub const ENTRY_OVERHEAD_BYTES: u64 = 24;
 /// it, and the commit index (the last is an optimisation: it lets a restarted node apply at once).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HardState {
+    /// The current term.
     pub term: Term,
+    /// The node this one voted for in `term`, if any.
     pub vote: Option<NodeId>,
+    /// The highest index known to be committed.
     pub commit: Index,
 }
 
 /// A node's role.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Role {
+    /// Follows the leader of its term, or waits to hear from one; every node starts as one.
     Follower,
     /// Running a pre-vote: asking whether it could win before it disturbs anyone's term.
     PreCandidate,
+    /// Campaigning for votes in a term of its own.
     Candidate,
+    /// Leads its term: takes proposals and replicates the log.
     Leader,
 }
 
 /// Where a snapshot stands in the log, and the membership in force there.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SnapshotMeta {
+    /// The index of the last entry the snapshot covers.
     pub index: Index,
+    /// The term of that entry.
     pub term: Term,
+    /// The membership in force at `index`.
     pub membership: Membership,
 }
 
 /// A snapshot: the state machine's state after applying every entry up to `meta.index`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Snapshot {
+    /// Where the snapshot stands.
     pub meta: SnapshotMeta,
+    /// The state machine's state, as the caller encoded it.
     pub data: Payload,
 }
 

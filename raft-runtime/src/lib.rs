@@ -12,6 +12,7 @@
 //!
 //! The pieces an application provides or picks: a [`StateMachine`], a [`Storage`]
 //! ([`MemStorage`] here) and a [`Transport`] ([`MemNetwork`] for one process).
+#![warn(missing_docs)]
 
 mod config;
 mod error;

@@ -9,6 +9,7 @@
 //! Each peer has one writer thread with a bounded queue (when full, messages are dropped and
 //! counted: Raft tolerates loss), reconnecting with exponential backoff and jitter, and writing
 //! every queued message in one go.
+#![warn(missing_docs)]
 
 mod config;
 mod frame;
@@ -48,6 +49,7 @@ pub struct TcpTransport {
 pub struct AddressBook(Arc<Mutex<HashMap<NodeId, SocketAddr>>>);
 
 impl AddressBook {
+    /// Learns (or updates) the address of node `id`, like [`TcpTransport::add_peer`].
     pub fn insert(&self, id: NodeId, addr: SocketAddr) {
         self.0.lock().insert(id, addr);
     }

@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use super::error::KvError;
 
+/// A key: any bytes.
 pub type Key = Vec<u8>;
+/// A value: any bytes.
 pub type Value = Vec<u8>;
 
 /// A write, replicated through the log.
@@ -16,6 +18,7 @@ pub struct Write {
     /// The client must name a session it registered (`Command::RegisterSession`); a write that
     /// names an unknown or expired one is refused and never executed.
     pub session: Option<Session>,
+    /// What the write does.
     pub command: Command,
 }
 
@@ -23,12 +26,17 @@ pub struct Write {
 /// `RegisterSession` returned; `seq` starts at 1 and grows by one per new write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
+    /// The session's id: the log index of its `RegisterSession` entry.
     pub client: u64,
+    /// The write's number within the session: 1 for the first, one more for each new write; a retry
+    /// repeats it.
     pub seq: u64,
 }
 
+/// When a `Set` takes effect.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SetCondition {
+    /// Whether or not the key exists (a plain SET).
     Always,
     /// Only if the key does not exist (NX).
     IfAbsent,
@@ -36,28 +44,44 @@ pub enum SetCondition {
     IfPresent,
 }
 
+/// What a write does to the map.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
+    /// Sets `key` to `value` if `condition` holds. Replies `Ok`, or `Nil` when the condition kept
+    /// it from happening.
     Set {
+        /// The key.
         key: Key,
+        /// Its new value.
         value: Value,
+        /// When to set it.
         condition: SetCondition,
     },
+    /// Deletes the keys; replies with how many existed.
     Del {
+        /// The keys to delete.
         keys: Vec<Key>,
     },
+    /// Adds `by` to the decimal integer at `key` (0 when absent) and stores the sum; replies with
+    /// it. Refused with `NotAnInteger` or `Overflow`, changing nothing.
     IncrBy {
+        /// The key holding the integer.
         key: Key,
+        /// The amount to add (negative to subtract).
         by: i64,
     },
     /// Sets every pair in one step.
     MSet {
+        /// Each key with its new value, set in order (a later pair for the same key wins).
         pairs: Vec<(Key, Value)>,
     },
     /// Sets `new` if the current value is `expected` (`None`: the key is absent).
     Cas {
+        /// The key.
         key: Key,
+        /// The value it must hold (`None`: absent).
         expected: Option<Value>,
+        /// Its new value.
         new: Value,
     },
     /// Opens an exactly-once session (Raft thesis 6.3). Its id, the answer, is the log index of
@@ -68,18 +92,27 @@ pub enum Command {
 /// A read-only question, answered from a node's state.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Query {
+    /// The value of `key`; `Nil` when absent.
     Get {
+        /// The key.
         key: Key,
     },
+    /// How many of `keys` exist (a key named twice counts twice).
     Exists {
+        /// The keys to look for.
         keys: Vec<Key>,
     },
+    /// The values of `keys`, in order, with `None` for each absent one. Refused with
+    /// `ReplyTooLarge` beyond [`REPLY_BYTES_MAX`](super::REPLY_BYTES_MAX).
     MGet {
+        /// The keys to read.
         keys: Vec<Key>,
     },
     /// Keys starting with `prefix`, in order, at most `limit` of them, with their values.
     Scan {
+        /// The prefix the keys start with.
         prefix: Key,
+        /// The most pairs returned.
         limit: u32,
     },
     /// A checksum of the whole state, for comparing replicas.

@@ -15,6 +15,7 @@ pub struct Framer {
 }
 
 impl Framer {
+    /// A framer at the start of a request.
     pub fn new() -> Framer {
         Framer::default()
     }

@@ -11,8 +11,11 @@ use thiserror::Error;
 /// A RESP value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Value {
+    /// A simple string (`+OK`): one line of text.
     Simple(String),
+    /// An error (`-ERR ...`): one line of text, its first word naming the kind of error.
     Error(String),
+    /// A signed 64-bit integer (`:1`).
     Integer(i64),
     /// `None` is the null bulk string.
     Bulk(Option<Vec<u8>>),
@@ -23,9 +26,13 @@ pub enum Value {
 /// Bounds on what one request may be.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
+    /// The longest bulk string, in bytes.
     pub bulk_bytes_max: usize,
+    /// The most elements in one array.
     pub array_len_max: usize,
+    /// The longest inline command, simple string or error line, in bytes.
     pub inline_bytes_max: usize,
+    /// How many levels below the outermost value arrays may nest.
     pub depth_max: usize,
 }
 

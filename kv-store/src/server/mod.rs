@@ -21,11 +21,14 @@ use crate::resp::Limits;
 /// only; members' addresses otherwise come from the membership in the log).
 pub type AddPeer = std::sync::Arc<dyn Fn(raft_core::NodeId, SocketAddr) + Send + Sync>;
 
+/// The settings of a [`Server`].
 #[derive(Clone)]
 pub struct ServerConfig {
+    /// The address to accept clients on (port 0: any free port; see [`Server::addr`]).
     pub listen: SocketAddr,
     /// Connections beyond this are refused with an error.
     pub clients_max: usize,
+    /// Bounds on each request as RESP.
     pub limits: Limits,
     /// Bytes buffered for one unfinished request before the connection is closed.
     pub request_bytes_max: usize,
@@ -36,6 +39,7 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
+    /// The defaults, listening on `listen`.
     pub fn new(listen: SocketAddr) -> ServerConfig {
         ServerConfig {
             listen,

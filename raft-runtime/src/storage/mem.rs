@@ -8,6 +8,7 @@ use raft_core::{Entry, HardState, Index, Persist, Restore, Snapshot};
 
 use super::{Storage, StorageError};
 
+/// Storage in memory: durable as long as the process lives. Clones share the same state.
 #[derive(Clone, Debug, Default)]
 pub struct MemStorage {
     inner: Arc<Mutex<Durable>>,
@@ -28,6 +29,7 @@ impl Durable {
 }
 
 impl MemStorage {
+    /// Empty storage, as for a new node.
     pub fn new() -> MemStorage {
         MemStorage::default()
     }

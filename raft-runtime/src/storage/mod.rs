@@ -21,17 +21,28 @@ pub enum StorageError {
         #[source]
         source: std::sync::Arc<std::io::Error>,
     },
+    /// Stored data is damaged where a crash cannot explain it (in bytes that were once synced, or
+    /// in a file written atomically), or its records leave a gap in the log: the node refuses to
+    /// start rather than lose entries.
     #[error("corrupt data in {path} at offset {offset}: {reason}")]
     Corrupt {
+        /// The file.
         path: String,
+        /// The byte offset of the damage in it.
         offset: u64,
+        /// What is wrong there.
         reason: String,
     },
+    /// The data directory is locked by another open storage, in this process or another.
     #[error(
         "the data directory {path} is in use: another process (or another storage in this one) \
          holds its lock; two nodes must never share a directory"
     )]
-    Locked { path: String },
+    Locked {
+        /// The data directory.
+        path: String,
+    },
+    /// The storage thread is gone, so nothing more can be made durable.
     #[error("storage closed")]
     Closed,
 }

@@ -49,6 +49,7 @@ pub struct MemTransport {
 }
 
 impl MemNetwork {
+    /// A network with no nodes and no faults.
     pub fn new() -> MemNetwork {
         MemNetwork::default()
     }

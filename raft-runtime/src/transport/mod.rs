@@ -14,6 +14,7 @@ use raft_core::{Message, NodeId};
 /// dropped (Raft retries what matters). A send that blocks anyway stalls the driver, which then
 /// catches its clock up before it steps anything else, so leases stay safe, but heartbeats wait.
 pub trait Transport: Send + 'static {
+    /// Sends each message to the node it is addressed to (`to`), without blocking.
     fn send(&mut self, messages: Vec<Message>);
 
     /// The members' addresses, as the membership in force carries them: called at start and

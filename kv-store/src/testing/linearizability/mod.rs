@@ -21,21 +21,29 @@ use std::fmt;
 pub enum Op {
     /// Saw this value (`None`: absent).
     Read(Option<Vec<u8>>),
+    /// Set the key to this value.
     Write(Vec<u8>),
     /// Compare-and-set: `Some(swapped)` when the outcome is known.
     Cas {
+        /// The value the key had to hold (`None`: absent).
         expected: Option<Vec<u8>>,
+        /// The value it was to get.
         new: Vec<u8>,
+        /// Whether it swapped; `None` when the client never learned.
         swapped: Option<bool>,
     },
+    /// Removed the key.
     Delete,
 }
 
 /// One operation of the history.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Operation {
+    /// The client that invoked it.
     pub client: u64,
+    /// The key it concerns.
     pub key: Vec<u8>,
+    /// What it did, or saw.
     pub op: Op,
     /// When the client invoked it (any monotonic clock, e.g. nanoseconds since the start).
     pub invoked: u64,
@@ -47,15 +55,20 @@ pub struct Operation {
 /// The verdict on a history.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Verdict {
+    /// Every key's operations have a valid order.
     Linearizable,
     /// The smallest key's history that has no valid order, in readable form.
     Violation {
+        /// The key.
         key: Vec<u8>,
+        /// Its operations, one line each, in invocation order (see [`describe`]).
         history: String,
     },
     /// The search for this key exceeded [`STATES_MAX`] states without an answer.
     Inconclusive {
+        /// The key.
         key: Vec<u8>,
+        /// How many operations it has.
         operations: usize,
     },
 }

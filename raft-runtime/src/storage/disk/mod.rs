@@ -43,8 +43,10 @@ pub enum SyncPolicy {
     Never,
 }
 
+/// How a [`DiskStorage`] writes.
 #[derive(Clone, Debug)]
 pub struct DiskOptions {
+    /// When to sync ([`SyncPolicy::Always`] by default).
     pub sync: SyncPolicy,
     /// A segment rolls once it is at least this large.
     pub segment_bytes_max: u64,
@@ -120,6 +122,7 @@ impl DiskStorage<RealFs> {
 }
 
 impl<F: Vfs> DiskStorage<F> {
+    /// Like [`DiskStorage::open`], on the file system `fs` (a simulated one in crash tests).
     pub fn open_with(
         fs: F,
         dir: impl AsRef<Path>,

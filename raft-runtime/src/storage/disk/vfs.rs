@@ -7,9 +7,11 @@ use std::path::{Path, PathBuf};
 
 /// File operations on one directory tree. Paths are absolute or relative to the process.
 pub trait Vfs: Send + 'static {
+    /// Creates `dir` and any missing parents; succeeds if it exists already.
     fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
     /// File names (not paths) in `dir`, in no particular order.
     fn list(&self, dir: &Path) -> io::Result<Vec<String>>;
+    /// The whole contents of `path`; fails with `ErrorKind::NotFound` if there is no such file.
     fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
     /// Appends to `path`, creating it if missing. Not durable until `sync`.
     fn append(&self, path: &Path, data: &[u8]) -> io::Result<()>;
@@ -17,7 +19,9 @@ pub trait Vfs: Send + 'static {
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()>;
     /// Makes the contents of `path` durable (fdatasync).
     fn sync(&self, path: &Path) -> io::Result<()>;
+    /// Renames `from` to `to`, replacing any file at `to`. Not durable until `sync_dir`.
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Deletes the file `path`. Not durable until `sync_dir`.
     fn remove(&self, path: &Path) -> io::Result<()>;
     /// Makes the directory's entries (creations, renames, removals) durable.
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
