@@ -147,7 +147,7 @@ pub fn start_node_with(
     Ok(RunningNode { node, server })
 }
 
-/// A different seed each start (the core's request ids and timeouts come from it).
+/// Free loopback addresses, for local clusters.
 pub use transport_tcp::free_loopback_addrs;
 
 /// Raft and client addresses for `n` nodes, all distinct and free now.

@@ -31,6 +31,7 @@ pub use ready::{Persist, PersistId, Ready};
 /// Durable state to restart a node from.
 #[derive(Clone, Debug, Default)]
 pub struct Restore {
+    /// The term, vote and commit index last made durable.
     pub hard_state: HardState,
     /// The newest durable snapshot, if any. The caller restores its state machine from it before
     /// starting the node.
@@ -45,19 +46,33 @@ pub struct Restore {
 /// What the leader knows of one follower, for status reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ProgressView {
+    /// The highest index known to be replicated on the follower.
     pub match_index: Index,
+    /// The index of the next entry to send it.
     pub next_index: Index,
+    /// Probing for the point where its log matches, or streaming entries to it.
     pub state: ProgressState,
+    /// Append messages sent to it and not yet answered.
     pub inflight_messages: usize,
 }
 
 /// An input the core cannot take.
 #[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum StepError {
+    /// The message is addressed to another node.
     #[error("message addressed to node {to}, this is node {this}")]
-    WrongRecipient { to: NodeId, this: NodeId },
+    WrongRecipient {
+        /// The node it is addressed to.
+        to: NodeId,
+        /// This node.
+        this: NodeId,
+    },
+    /// The sender is this node itself, or id 0.
     #[error("message claims to come from node {from}, which is invalid here")]
-    BadSender { from: NodeId },
+    BadSender {
+        /// The sender it names.
+        from: NodeId,
+    },
 }
 
 /// Leader-only state; it exists exactly while the node leads.
@@ -213,18 +228,22 @@ impl Raft {
 
     // ----- Getters -----
 
+    /// This node's id.
     pub fn id(&self) -> NodeId {
         self.id
     }
 
+    /// The current term.
     pub fn term(&self) -> Term {
         self.term
     }
 
+    /// Whom this node voted for in the current term.
     pub fn vote(&self) -> Option<NodeId> {
         self.vote
     }
 
+    /// The leader of the current term, if this node knows it.
     pub fn leader(&self) -> Option<NodeId> {
         self.leader
     }
@@ -236,6 +255,7 @@ impl Raft {
         self.told_removed || (!m.voters.is_empty() && !m.is_member(self.id))
     }
 
+    /// Follower, pre-candidate, candidate or leader.
     pub fn role(&self) -> Role {
         match self.role {
             RoleState::Follower => Role::Follower,
@@ -245,18 +265,22 @@ impl Raft {
         }
     }
 
+    /// Whether this node leads.
     pub fn is_leader(&self) -> bool {
         matches!(self.role, RoleState::Leader(_))
     }
 
+    /// The highest index known to be committed.
     pub fn commit_index(&self) -> Index {
         self.log.commit()
     }
 
+    /// The index of the last entry in the log (durable or not).
     pub fn last_index(&self) -> Index {
         self.log.last_index()
     }
 
+    /// The term of the last entry in the log.
     pub fn last_term(&self) -> Term {
         self.log.last_term()
     }
@@ -266,6 +290,7 @@ impl Raft {
         self.log.stable()
     }
 
+    /// The last index the caller reported applied (`handle_applied`).
     pub fn applied_index(&self) -> Index {
         self.log.applied()
     }
@@ -294,6 +319,7 @@ impl Raft {
         }
     }
 
+    /// The configuration this node runs with.
     pub fn config(&self) -> &Config {
         &self.cfg
     }

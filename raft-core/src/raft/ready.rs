@@ -33,6 +33,7 @@ pub struct Ready {
 }
 
 impl Ready {
+    /// Whether there is nothing to do.
     pub fn is_empty(&self) -> bool {
         self.messages.is_empty()
             && self.persist.is_none()
@@ -46,6 +47,7 @@ impl Ready {
 /// A request to make state durable.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Persist {
+    /// Acknowledge with this id once durable.
     pub id: PersistId,
     /// The new hard state, when it changed.
     pub hard_state: Option<HardState>,
@@ -63,37 +65,59 @@ pub struct Persist {
 pub enum Event {
     /// Role, term or known leader changed.
     RoleChanged {
+        /// The role now.
         role: Role,
+        /// The term now.
         term: Term,
+        /// The leader now, if known.
         leader: Option<NodeId>,
     },
     /// The proposal is in the log at (`index`, `term`). It is committed if and only if the entry
     /// applied at `index` has term `term`; any other term there means it was lost.
     ProposalAppended {
+        /// The proposal.
         id: ProposalId,
+        /// Where it is in the log.
         index: Index,
+        /// The term of its entry.
         term: Term,
     },
     /// The read is linearizable once the state machine has applied `index`.
-    ReadReady { id: ReadId, index: Index },
+    ReadReady {
+        /// The read.
+        id: ReadId,
+        /// The index the state machine must have applied before serving it.
+        index: Index,
+    },
     /// The request was refused or abandoned; it had no effect.
     Rejected {
+        /// Which request.
         request: Request,
+        /// Why.
         reason: RejectReason,
     },
     /// A proposal forwarded to a leader got no answer before that leader changed or went silent:
     /// it may or may not commit. (Proposals accepted locally never get this: their position in the
     /// log says what became of them.)
-    ProposalOutcomeUnknown { id: ProposalId },
+    ProposalOutcomeUnknown {
+        /// The proposal.
+        id: ProposalId,
+    },
     /// This leader stepped down because the transfer target started its election.
-    TransferHandedOff { target: NodeId },
+    TransferHandedOff {
+        /// The node leadership went to.
+        target: NodeId,
+    },
 }
 
 /// The request a rejection refers to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Request {
+    /// A proposal ([`Raft::propose`](crate::Raft::propose) or a membership change).
     Proposal(ProposalId),
+    /// A read ([`Raft::read_index`](crate::Raft::read_index)).
     Read(ReadId),
+    /// A leadership transfer to this node.
     Transfer(NodeId),
 }
 

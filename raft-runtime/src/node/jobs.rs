@@ -127,19 +127,29 @@ pub(crate) enum ApplyDone {
 /// A node's state, for operators and clients.
 #[derive(Clone, Debug)]
 pub struct Status {
+    /// The node's id.
     pub id: NodeId,
+    /// Its role.
     pub role: Role,
+    /// Its current term.
     pub term: Term,
+    /// The leader it knows of.
     pub leader: Option<NodeId>,
+    /// The highest index it knows committed.
     pub commit_index: Index,
+    /// The highest index its state machine applied.
     pub applied_index: Index,
+    /// The first index its log holds (after the snapshot).
     pub first_index: Index,
+    /// The last index its log holds.
     pub last_index: Index,
     /// Entries held in memory.
     pub log_entries: usize,
+    /// The newest snapshot's index, term and membership.
     pub snapshot: Option<SnapshotMeta>,
     /// Size of the newest snapshot's data.
     pub snapshot_bytes: u64,
+    /// The membership in force (the newest in its log).
     pub membership: Membership,
     /// The node was removed from the cluster and no longer campaigns.
     pub removed: bool,

@@ -144,6 +144,7 @@ impl<S: StateMachine> Node<S> {
         })
     }
 
+    /// The node's id.
     pub fn id(&self) -> NodeId {
         self.id
     }
