@@ -4,6 +4,7 @@
 
 pub mod checker;
 pub mod harness;
+mod node;
 pub mod rng;
 mod schedule;
 pub mod sim;
