@@ -144,6 +144,9 @@ pub enum RejectReason {
     /// `campaign` was called on the leader.
     #[error("this node is the leader already")]
     AlreadyLeader,
+    /// `propose_batch` was given no proposal.
+    #[error("a batch of proposals must hold at least one")]
+    EmptyBatch,
     /// `campaign` was called on a node that may not campaign: it does not vote in its membership,
     /// or a member told it that it was removed. Permanent.
     #[error("node {node} is not a voter (or was removed) and cannot campaign")]
@@ -164,6 +167,7 @@ impl RejectReason {
                 | RejectReason::InvalidMembershipChange { .. }
                 | RejectReason::NotALearner { .. }
                 | RejectReason::NotAVoter { .. }
+                | RejectReason::EmptyBatch
                 | RejectReason::NoVotersLeft
                 | RejectReason::NotJoint
         )

@@ -181,12 +181,17 @@ fn forwarded_proposals_travel_in_messages_no_larger_than_an_append() {
         "two 40-byte proposals fit in 100 bytes, a third does not"
     );
     sim.deliver_all();
-    let appended = sim
+    // Proposals the leader answered together come back as one event per run.
+    let appended: usize = sim
         .node(f)
         .events
         .iter()
-        .filter(|e| matches!(e, Event::ProposalAppended { .. }))
-        .count();
+        .map(|e| match e {
+            Event::ProposalAppended { .. } => 1,
+            Event::ProposalsAppended { count, .. } => *count,
+            _ => 0,
+        })
+        .sum();
     assert_eq!(appended, 11, "every batch reached the leader");
 }
 
@@ -261,4 +266,92 @@ fn proposals_rejected_at_the_leader_come_back_to_the_forwarding_follower() {
         Event::Rejected { request: Request::Proposal(id), reason: RejectReason::UncommittedBytesFull { .. } } if ids.contains(id)
     )).count();
     assert!(rejected >= 1, "{:?}", sim.node(f).events);
+}
+
+fn payloads(words: &[&str]) -> Vec<Payload> {
+    words.iter().map(|w| Payload::from(*w)).collect()
+}
+
+/// A batch is one call and one event: consecutive entries, consecutive ids, and all of them
+/// committed and applied in order.
+#[test]
+fn a_batch_on_the_leader_is_appended_whole_and_reported_by_one_event() {
+    let (mut sim, leader) = Sim::elected(3, 4, |_| {});
+    let before = sim.raft(leader).last_index();
+    let first = sim
+        .raft_mut(leader)
+        .propose_batch(payloads(&["a", "b", "c"]))
+        .unwrap();
+    sim.process(leader);
+    let term = sim.raft(leader).term();
+    let batch_events: Vec<&Event> = sim
+        .node(leader)
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::ProposalsAppended { .. }))
+        .collect();
+    assert_eq!(
+        batch_events,
+        [&Event::ProposalsAppended {
+            first,
+            count: 3,
+            index: before + 1,
+            term
+        }]
+    );
+    sim.tick();
+    sim.deliver_all();
+    let applied: Vec<&[u8]> = sim
+        .node(leader)
+        .applied
+        .iter()
+        .filter(|e| e.index > before)
+        .map(|e| &*e.data)
+        .collect();
+    assert_eq!(applied, [&b"a"[..], b"b", b"c"]);
+}
+
+/// All or nothing: a batch with one proposal too large, or an empty one, is refused whole and
+/// changes nothing.
+#[test]
+fn a_batch_that_cannot_be_taken_whole_is_refused_whole() {
+    let (mut sim, leader) = Sim::elected(3, 5, |c| c.proposal_bytes_max = 4);
+    let before = sim.raft(leader).last_index();
+    assert_eq!(
+        sim.raft_mut(leader)
+            .propose_batch(payloads(&["ok", "too long"])),
+        Err(RejectReason::ProposalTooLarge {
+            size_bytes: 8,
+            limit_bytes: 4
+        })
+    );
+    assert_eq!(
+        sim.raft_mut(leader).propose_batch(Vec::new()),
+        Err(RejectReason::EmptyBatch)
+    );
+    assert_eq!(sim.raft(leader).last_index(), before);
+}
+
+/// A follower forwards a batch; the leader places it in one run, and the follower hears of it
+/// in one event.
+#[test]
+fn a_forwarded_batch_comes_back_as_one_event() {
+    let (mut sim, leader) = Sim::elected(3, 6, |c| c.forward_proposals = true);
+    let f = follower_of(leader);
+    let first = sim
+        .raft_mut(f)
+        .propose_batch(payloads(&["x", "y"]))
+        .unwrap();
+    sim.process(f);
+    sim.deliver_all();
+    let runs: Vec<(u64, usize)> = sim
+        .node(f)
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::ProposalsAppended { first, count, .. } => Some((*first, *count)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(runs, [(first, 2)]);
 }

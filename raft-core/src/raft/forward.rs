@@ -10,7 +10,7 @@ use super::Raft;
 use crate::error::RejectReason;
 use crate::membership::MembershipChange;
 use crate::message::{Message, MessageBody, ProposalId, ProposeOutcome, ReadId};
-use crate::types::Payload;
+use crate::types::{Index, Payload, Term};
 
 impl Raft {
     pub(super) fn forward_proposal(&mut self, data: Payload) -> Result<ProposalId, RejectReason> {
@@ -93,6 +93,53 @@ impl Raft {
         }
     }
 
+    /// The leader's answers to forwarded proposals. A run of consecutive proposals placed at
+    /// consecutive indexes of one term (a forwarded batch) becomes one `ProposalsAppended`.
+    fn answers_from_leader(&mut self, outcomes: Vec<(ProposalId, ProposeOutcome)>) {
+        let mut run: Option<(ProposalId, usize, Index, Term)> = None;
+        for (id, outcome) in outcomes {
+            if self.forwarded.proposals.remove(&id).is_none() {
+                continue;
+            }
+            match outcome {
+                Ok((index, term)) => match &mut run {
+                    Some((first, count, at, t))
+                        if *first + *count as u64 == id
+                            && *at + *count as u64 == index
+                            && *t == term =>
+                    {
+                        *count += 1
+                    }
+                    _ => {
+                        self.end_run(run.take());
+                        run = Some((id, 1, index, term));
+                    }
+                },
+                Err(reason) => {
+                    self.end_run(run.take());
+                    self.events.push(Event::Rejected {
+                        request: Request::Proposal(id),
+                        reason,
+                    });
+                }
+            }
+        }
+        self.end_run(run);
+    }
+
+    fn end_run(&mut self, run: Option<(ProposalId, usize, Index, Term)>) {
+        self.events.push(match run {
+            None => return,
+            Some((id, 1, index, term)) => Event::ProposalAppended { id, index, term },
+            Some((first, count, index, term)) => Event::ProposalsAppended {
+                first,
+                count,
+                index,
+                term,
+            },
+        });
+    }
+
     /// Forwarding messages, on either side.
     pub(super) fn step_forwarded(&mut self, m: Message) {
         match m.body {
@@ -113,20 +160,7 @@ impl Raft {
                     },
                 );
             }
-            MessageBody::ProposeResponse { outcomes } => {
-                for (id, outcome) in outcomes {
-                    if self.forwarded.proposals.remove(&id).is_none() {
-                        continue;
-                    }
-                    self.events.push(match outcome {
-                        Ok((index, term)) => Event::ProposalAppended { id, index, term },
-                        Err(reason) => Event::Rejected {
-                            request: Request::Proposal(id),
-                            reason,
-                        },
-                    });
-                }
-            }
+            MessageBody::ProposeResponse { outcomes } => self.answers_from_leader(outcomes),
             MessageBody::ReadRequest { ids } => {
                 for id in ids {
                     if let Err(reason) = self.leader_read(m.from, id) {

@@ -1,6 +1,7 @@
 //! The [`Raft`] state machine: its state, its inputs, and the rules every role shares (term
 //! handling). Role-specific handling lives in the sibling files.
 
+mod batch;
 mod drain;
 mod election;
 mod forward;
@@ -429,7 +430,9 @@ impl Raft {
 
     /// Proposes `data` for the log. On a leader the entry is appended at once; on a follower it
     /// is forwarded to the leader when `forward_proposals` is set. Either way the outcome comes
-    /// back as an [`Event`] naming the returned id.
+    /// back as an [`Event`] naming the returned id: `ProposalAppended`, or, for forwarded
+    /// proposals the leader answered together, one `ProposalsAppended` covering it. Many
+    /// proposals at once are cheaper with [`Raft::propose_batch`].
     pub fn propose(&mut self, data: Payload) -> Result<ProposalId, RejectReason> {
         let size_bytes = data.len() as u64;
         if size_bytes > self.cfg.proposal_bytes_max {
@@ -624,9 +627,14 @@ impl Raft {
     }
 
     fn take_request_id(&mut self) -> u64 {
-        let id = self.next_request_id;
-        self.next_request_id += 1;
-        id
+        self.take_request_ids(1)
+    }
+
+    /// `count` consecutive request ids; returns the first.
+    fn take_request_ids(&mut self, count: usize) -> u64 {
+        let first = self.next_request_id;
+        self.next_request_id += count as u64;
+        first
     }
 
     /// Queues a message. A non-leader's messages wait for outstanding persistence.

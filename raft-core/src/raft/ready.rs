@@ -82,6 +82,21 @@ pub enum Event {
         /// The term of its entry.
         term: Term,
     },
+    /// A run of proposals is in the log: proposal `first + i` at index `index + i`, for `i` in
+    /// `0..count`, all with `term`; each is committed if and only if the entry applied at its
+    /// index has that term. [`Raft::propose_batch`](crate::Raft::propose_batch) gives one for
+    /// a whole batch; on a follower, forwarded proposals the leader answered together (placed
+    /// one after another) also come back as one.
+    ProposalsAppended {
+        /// The first proposal of the run.
+        first: ProposalId,
+        /// How many proposals, at least 1.
+        count: usize,
+        /// Where the first is in the log.
+        index: Index,
+        /// The term of their entries.
+        term: Term,
+    },
     /// The read is linearizable once the state machine has applied `index`.
     ReadReady {
         /// The read.

@@ -183,12 +183,24 @@ impl<T: Transport, S: StateMachine> Driver<T, S> {
             let Ok(m) = self.inbox.try_recv() else { break };
             self.step(m);
         }
+        // Proposals that arrived together go to the core as one batch (one call, one event);
+        // any other request ends the batch, so requests keep their order.
+        let mut batch: Vec<(Vec<u8>, Reply<Response<S>>)> = Vec::new();
         for _ in 0..DRAIN_MAX {
             let Ok(r) = self.requests.try_recv() else {
                 break;
             };
-            self.request(r);
+            match r {
+                Request::Propose { command, reply } if self.may_take(true) => {
+                    batch.push((command, reply))
+                }
+                r => {
+                    self.propose_batch(std::mem::take(&mut batch));
+                    self.request(r);
+                }
+            }
         }
+        self.propose_batch(batch);
         while let Ok(d) = self.storage_rx.try_recv() {
             self.storage_done(d);
         }
@@ -203,32 +215,65 @@ impl<T: Transport, S: StateMachine> Driver<T, S> {
         }
     }
 
+    /// Whether a request may be handed to the core now: the node has not failed and is not
+    /// shutting down, and (for one that `waits_for_apply`) the apply thread is not too far
+    /// behind. Every proposal and read ends up waiting on the apply thread; while that thread
+    /// lags the commit index by more than the bound, new ones are refused (never taken, so
+    /// `Busy` is safe to retry) rather than queue up without limit.
+    fn may_take(&self, waits_for_apply: bool) -> bool {
+        self.refusal(waits_for_apply).is_none()
+    }
+
+    fn refusal(&self, waits_for_apply: bool) -> Option<Error> {
+        if let Some(e) = &self.failed {
+            return Some(e.clone());
+        }
+        if self.shutting_down {
+            return Some(Error::Shutdown);
+        }
+        let lag = self
+            .raft
+            .commit_index()
+            .saturating_sub(self.raft.applied_index());
+        (waits_for_apply && lag > self.apply_lag_entries_max).then_some(Error::Busy)
+    }
+
+    /// Hands proposals to the core as one batch; each client hears the batch's fate.
+    fn propose_batch(&mut self, batch: Vec<(Vec<u8>, Reply<Response<S>>)>) {
+        if batch.is_empty() {
+            return;
+        }
+        let (commands, replies): (Vec<_>, Vec<_>) = batch
+            .into_iter()
+            .map(|(command, reply)| (raft_core::Payload::from(command), reply))
+            .unzip();
+        match self.raft.propose_batch(commands) {
+            Ok(first) => {
+                for (i, reply) in replies.into_iter().enumerate() {
+                    self.proposals
+                        .insert(first + i as u64, Waiter::Command(reply));
+                }
+            }
+            Err(reason) => {
+                let e: Error = reason.into();
+                for reply in replies {
+                    let _ = reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+
     fn request(&mut self, r: Request<S>) {
         if let Request::Shutdown = r {
             self.shutting_down = true;
             return;
         }
-        if let Some(e) = &self.failed {
-            refuse(r, e.clone());
-            return;
-        }
-        if self.shutting_down {
-            refuse(r, Error::Shutdown);
-            return;
-        }
-        // Every proposal and read ends up waiting on the apply thread; while that thread lags
-        // the commit index by more than the bound, new ones are refused (never taken, so
-        // `Busy` is safe to retry) rather than queue up without limit.
         let waits_for_apply = matches!(
             r,
             Request::Propose { .. } | Request::Membership { .. } | Request::Read { .. }
         );
-        let lag = self
-            .raft
-            .commit_index()
-            .saturating_sub(self.raft.applied_index());
-        if waits_for_apply && lag > self.apply_lag_entries_max {
-            refuse(r, Error::Busy);
+        if let Some(e) = self.refusal(waits_for_apply) {
+            refuse(r, e);
             return;
         }
         match r {
@@ -383,6 +428,22 @@ impl<T: Transport, S: StateMachine> Driver<T, S> {
                         term,
                         waiter,
                     });
+                }
+            }
+            Event::ProposalsAppended {
+                first,
+                count,
+                index,
+                term,
+            } => {
+                for i in 0..count as u64 {
+                    if let Some(waiter) = self.proposals.remove(&(first + i)) {
+                        let _ = self.apply_tx.send(ApplyJob::Waiter {
+                            index: index + i,
+                            term,
+                            waiter,
+                        });
+                    }
                 }
             }
             Event::ReadReady { id, index } => {
