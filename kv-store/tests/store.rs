@@ -301,6 +301,13 @@ fn a_snapshot_restores_the_state_and_sessions_and_refuses_damage() {
     damaged[last] ^= 1;
     assert!(KvStore::new().restore(&damaged).is_err());
     assert!(KvStore::new().restore(&[1, 2]).is_err());
+    // Another format version, with a valid checksum, is refused by name, not misread.
+    let mut other = snap[4..].to_vec();
+    other[0] = kv_store::machine::SNAPSHOT_VERSION + 1;
+    let mut other_version = crc32fast::hash(&other).to_le_bytes().to_vec();
+    other_version.extend_from_slice(&other);
+    let e = KvStore::new().restore(&other_version).unwrap_err();
+    assert!(e.contains("version"), "{e}");
 }
 
 #[test]

@@ -45,9 +45,10 @@
 //!    `Ready`.
 //! 3. **`events`**: outcomes of earlier requests ([`Event::ProposalAppended`],
 //!    [`Event::ReadReady`], [`Event::Rejected`], ...) and role changes. They come before
-//!    `committed` because they can name entries in it: a proposal appended and committed at once
-//!    (a one-node cluster) has its `ProposalAppended` and its entry in the same `Ready`, so the
-//!    caller learns where its proposal is before the entry is applied. A read named by
+//!    `committed` because they can name entries in it: a follower that forwarded a proposal may
+//!    take the leader's answer and the append that commits the entry before it calls `ready`,
+//!    and then gets the `ProposalAppended` and the entry in the same `Ready`; handled in this
+//!    order, the caller learns where its proposal is before the entry is applied. A read named by
 //!    `ReadReady { index }` may be served once the state machine has applied `index`, which may
 //!    take the `committed` entries of this same `Ready`.
 //! 4. **`snapshot`**, then **`committed`**: a snapshot received from the leader, once durable,

@@ -79,7 +79,8 @@ fn a_forwarded_proposal_whose_leader_changes_is_reported_as_unknown() {
 fn proposals_over_the_size_limit_are_refused() {
     let (mut sim, leader) = Sim::elected(3, 5, |c| c.proposal_bytes_max = 8);
     assert_eq!(
-        sim.raft_mut(leader).propose(Payload::from(vec![0u8; 9])),
+        sim.raft_mut(leader)
+            .propose(Payload::copy_from_slice(&[0u8; 9])),
         Err(RejectReason::ProposalTooLarge {
             size_bytes: 9,
             limit_bytes: 8
@@ -87,7 +88,7 @@ fn proposals_over_the_size_limit_are_refused() {
     );
     assert!(sim
         .raft_mut(leader)
-        .propose(Payload::from(vec![0u8; 8]))
+        .propose(Payload::copy_from_slice(&[0u8; 8]))
         .is_ok());
 }
 
@@ -102,7 +103,10 @@ fn uncommitted_bytes_are_bounded_at_the_leader() {
     }
     let mut accepted = 0;
     let refusal = loop {
-        match sim.raft_mut(leader).propose(Payload::from(vec![1u8; 40])) {
+        match sim
+            .raft_mut(leader)
+            .propose(Payload::copy_from_slice(&[1u8; 40]))
+        {
             Ok(_) => accepted += 1,
             Err(e) => break e,
         }
@@ -122,7 +126,7 @@ fn uncommitted_bytes_are_bounded_at_the_leader() {
     }
     assert!(sim
         .raft_mut(leader)
-        .propose(Payload::from(vec![1u8; 40]))
+        .propose(Payload::copy_from_slice(&[1u8; 40]))
         .is_ok());
 }
 
@@ -148,14 +152,14 @@ fn forwarded_proposals_travel_in_messages_no_larger_than_an_append() {
     let ids: Vec<u64> = (0..10)
         .map(|_| {
             sim.raft_mut(f)
-                .propose(Payload::from(vec![b'x'; 40]))
+                .propose(Payload::copy_from_slice(&[b'x'; 40]))
                 .unwrap()
         })
         .collect();
     // One proposal larger than the cap still travels, alone.
     let big = sim
         .raft_mut(f)
-        .propose(Payload::from(vec![b'y'; 300]))
+        .propose(Payload::copy_from_slice(&[b'y'; 300]))
         .unwrap();
     sim.process(f);
     let batches: Vec<Vec<u64>> = sim
@@ -244,7 +248,7 @@ fn proposals_rejected_at_the_leader_come_back_to_the_forwarding_follower() {
     let ids: Vec<u64> = (0..6)
         .map(|i| {
             sim.raft_mut(f)
-                .propose(Payload::from(vec![i as u8; 40]))
+                .propose(Payload::copy_from_slice(&[i as u8; 40]))
                 .unwrap()
         })
         .collect();

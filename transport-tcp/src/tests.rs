@@ -147,7 +147,7 @@ fn a_message_too_large_for_a_frame_is_dropped_and_the_connection_carries_on() {
                 term: 1,
                 index: 1,
                 kind: EntryKind::Command,
-                data: vec![7u8; 8 << 10].into(),
+                data: raft_core::Payload::copy_from_slice(&[7u8; 8 << 10]),
             }],
             commit: 0,
         },

@@ -25,6 +25,11 @@ use sessions::{Check, ClientSession, Sessions};
 /// that names an expired session is refused, never run again.
 pub const SESSION_TTL_ENTRIES: u64 = 1_000_000;
 
+/// The version of the snapshot format this build writes and reads: 2 since replies (which
+/// sessions keep) became typed. A snapshot of another version is refused with a clear error,
+/// never misread.
+pub const SNAPSHOT_VERSION: u8 = 2;
+
 /// The most bytes of keys and values one read may return: a larger MGET or SCANPREFIX gets an
 /// error instead of making the node allocate without bound.
 pub const REPLY_BYTES_MAX: usize = 64 << 20;
@@ -239,21 +244,28 @@ impl StateMachine for KvStore {
         self.read(query)
     }
 
-    /// `[crc32 of the rest][state]`.
+    /// `[crc32 of the rest][version][state]`.
     fn snapshot(&self) -> Vec<u8> {
-        let state = self.encode_state();
-        let mut out = crc32fast::hash(&state).to_le_bytes().to_vec();
-        out.extend_from_slice(&state);
+        let mut body = vec![SNAPSHOT_VERSION];
+        body.extend_from_slice(&self.encode_state());
+        let mut out = crc32fast::hash(&body).to_le_bytes().to_vec();
+        out.extend_from_slice(&body);
         out
     }
 
     fn restore(&mut self, snapshot: &[u8]) -> Result<(), String> {
-        if snapshot.len() < 4 {
+        if snapshot.len() < 5 {
             return Err("snapshot too short".into());
         }
-        let (crc, state) = snapshot.split_at(4);
-        if crc32fast::hash(state).to_le_bytes() != crc {
+        let (crc, body) = snapshot.split_at(4);
+        if crc32fast::hash(body).to_le_bytes() != crc {
             return Err("snapshot checksum mismatch".into());
+        }
+        let (version, state) = (body[0], &body[1..]);
+        if version != SNAPSHOT_VERSION {
+            return Err(format!(
+                "snapshot format version {version}; this build reads version {SNAPSHOT_VERSION}"
+            ));
         }
         let (map, sessions): (BTreeMap<Key, Value>, BTreeMap<u64, ClientSession>) =
             postcard::from_bytes(state).map_err(|e| format!("snapshot undecodable: {e}"))?;

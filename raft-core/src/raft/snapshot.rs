@@ -151,7 +151,7 @@ impl Raft {
         let IncomingSnapshot { meta, data, .. } = self.incoming_snapshot.take().expect("set above");
         self.install_snapshot(Snapshot {
             meta,
-            data: Payload::from(data),
+            data: Payload::copy_from_slice(&data),
         });
         self.send(
             leader,

@@ -79,7 +79,7 @@ pub fn entry(index: Index, term: Term) -> Entry {
         term,
         index,
         kind: EntryKind::Command,
-        data: Payload::from(format!("{index}@{term}").into_bytes()),
+        data: Payload::from(format!("{index}@{term}").as_str()),
     }
 }
 

@@ -108,7 +108,7 @@ impl StateMachine {
         v.extend_from_slice(&self.index.to_le_bytes());
         v.extend_from_slice(&self.hash.to_le_bytes());
         v.extend((0..SNAPSHOT_FILLER_BYTES).map(|i| (i % 251) as u8));
-        Payload::from(v)
+        Payload::copy_from_slice(&v)
     }
 
     pub(super) fn decode(data: &[u8]) -> StateMachine {

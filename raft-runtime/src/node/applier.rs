@@ -85,7 +85,7 @@ impl<S: StateMachine> Applier<S> {
                 && self.bytes_since_snapshot >= self.snapshot_every_bytes;
             if by_entries || by_bytes {
                 // Taken here, on the apply thread: the driver goes on heartbeating meanwhile.
-                let data = Payload::from(self.sm.snapshot());
+                let data = Payload::copy_from_slice(&self.sm.snapshot());
                 self.last_snapshot = self.applied;
                 self.bytes_since_snapshot = 0;
                 let taken = ApplyDone::SnapshotTaken {

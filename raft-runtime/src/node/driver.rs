@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use crossbeam_channel::{select, Receiver, Sender};
-use raft_core::{Event, Message, ProposalId, Raft, ReadId, Request as CoreRequest, Role};
+use raft_core::{
+    Event, Message, ProposalId, Raft, ReadId, RejectReason, Request as CoreRequest, Role,
+};
 
 use super::clock::Clock;
 use super::jobs::{
@@ -245,13 +247,32 @@ impl<T: Transport, S: StateMachine> Driver<T, S> {
         }
         let (commands, replies): (Vec<_>, Vec<_>) = batch
             .into_iter()
-            .map(|(command, reply)| (raft_core::Payload::from(command), reply))
+            .map(|(command, reply)| (raft_core::Payload::copy_from_slice(&command), reply))
             .unzip();
-        match self.raft.propose_batch(commands) {
+        let several = commands.len() > 1;
+        match self.raft.propose_batch(commands.clone()) {
             Ok(first) => {
                 for (i, reply) in replies.into_iter().enumerate() {
                     self.proposals
                         .insert(first + i as u64, Waiter::Command(reply));
+                }
+            }
+            // A batch refused for its size as a whole: as many of its proposals as fit are
+            // still taken, one by one, so that a burst of large writes is never refused whole
+            // (and retried whole, and refused again) while each alone would fit.
+            Err(
+                RejectReason::UncommittedBytesFull { .. }
+                | RejectReason::TooManyPendingProposals { .. },
+            ) if several => {
+                for (command, reply) in commands.into_iter().zip(replies) {
+                    match self.raft.propose(command) {
+                        Ok(id) => {
+                            self.proposals.insert(id, Waiter::Command(reply));
+                        }
+                        Err(reason) => {
+                            let _ = reply.send(Err(reason.into()));
+                        }
+                    }
                 }
             }
             Err(reason) => {
@@ -277,7 +298,10 @@ impl<T: Transport, S: StateMachine> Driver<T, S> {
             return;
         }
         match r {
-            Request::Propose { command, reply } => match self.raft.propose(command.into()) {
+            Request::Propose { command, reply } => match self
+                .raft
+                .propose(raft_core::Payload::copy_from_slice(&command))
+            {
                 Ok(id) => {
                     self.proposals.insert(id, Waiter::Command(reply));
                 }
