@@ -13,21 +13,28 @@ use crate::message::{Message, MessageBody, ProposalId, ProposeOutcome, ReadId};
 use crate::types::{Index, Payload, Term};
 
 impl Raft {
-    pub(super) fn forward_proposal(&mut self, data: Payload) -> Result<ProposalId, RejectReason> {
-        let not_leader = RejectReason::NotLeader {
-            leader_hint: self.leader,
-        };
+    /// A follower's proposals go to the leader in the next `ready`, in messages no larger than
+    /// an append (see `flush_forwarded`).
+    pub(super) fn forward_proposals(
+        &mut self,
+        batch: Vec<Payload>,
+    ) -> Result<ProposalId, RejectReason> {
         if !self.cfg.forward_proposals || self.leader.is_none() {
-            return Err(not_leader);
+            return Err(RejectReason::NotLeader {
+                leader_hint: self.leader,
+            });
         }
         let limit = self.cfg.pending_proposals_max;
-        if self.forwarded.proposals.len() >= limit {
+        if self.forwarded.proposals.len() + batch.len() > limit {
             return Err(RejectReason::TooManyPendingProposals { limit });
         }
-        let id = self.take_request_id();
-        self.forwarded.proposals.insert(id, self.now_ticks);
-        self.forwarded.proposal_buffer.push((id, data));
-        Ok(id)
+        let first = self.take_request_ids(batch.len());
+        for (i, data) in batch.into_iter().enumerate() {
+            let id = first + i as u64;
+            self.forwarded.proposals.insert(id, self.now_ticks);
+            self.forwarded.proposal_buffer.push((id, data));
+        }
+        Ok(first)
     }
 
     /// A membership change asked of a follower goes to the leader like a proposal, and ends

@@ -448,7 +448,7 @@ impl Raft {
                 .push(Event::ProposalAppended { id, index, term });
             Ok(id)
         } else {
-            self.forward_proposal(data)
+            self.forward_proposals(vec![data])
         }
     }
 

@@ -166,7 +166,23 @@ impl Raft {
 
     /// Appends a client command on the leader and returns its position.
     pub(super) fn append_proposal(&mut self, data: Payload) -> Result<(Index, Term), RejectReason> {
-        let limit_bytes = self.cfg.uncommitted_bytes_max;
+        let entry = Entry {
+            term: self.term,
+            index: self.log.last_index() + 1,
+            kind: EntryKind::Command,
+            data,
+        };
+        self.check_room(1, entry.size_bytes())?;
+        let position = (entry.index, entry.term);
+        self.append_to_own_log(entry);
+        Ok(position)
+    }
+
+    /// Whether the leader may append `count` proposals of `bytes` (entry overhead included)
+    /// now: no transfer under way, and room under `uncommitted_bytes_max`. An empty pipeline
+    /// lets a single entry through whatever its size, so that it is not starved, but not a
+    /// batch larger than the limit.
+    pub(super) fn check_room(&self, count: usize, bytes: u64) -> Result<(), RejectReason> {
         let RoleState::Leader(ls) = &self.role else {
             return Err(RejectReason::NotLeader {
                 leader_hint: self.leader,
@@ -175,20 +191,12 @@ impl Raft {
         if let Some(t) = ls.transfer {
             return Err(RejectReason::TransferInProgress { target: t.target });
         }
-        let entry = Entry {
-            term: self.term,
-            index: self.log.last_index() + 1,
-            kind: EntryKind::Command,
-            data,
-        };
-        // One entry is always let through an empty pipeline, so a proposal larger than the limit
-        // is not starved forever.
-        if ls.uncommitted_bytes > 0 && ls.uncommitted_bytes + entry.size_bytes() > limit_bytes {
+        let limit_bytes = self.cfg.uncommitted_bytes_max;
+        let alone = ls.uncommitted_bytes == 0 && count == 1;
+        if !alone && ls.uncommitted_bytes + bytes > limit_bytes {
             return Err(RejectReason::UncommittedBytesFull { limit_bytes });
         }
-        let position = (entry.index, entry.term);
-        self.append_to_own_log(entry);
-        Ok(position)
+        Ok(())
     }
 
     /// Appends to the leader's log and marks every follower as wanting an append.

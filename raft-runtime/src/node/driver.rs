@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use crossbeam_channel::{select, Receiver, Sender};
 use raft_core::{
-    Event, Message, ProposalId, Raft, ReadId, RejectReason, Request as CoreRequest, Role,
+    Event, Message, Payload, ProposalId, Raft, ReadId, RejectReason, Request as CoreRequest, Role,
 };
 
 use super::clock::Clock;
@@ -245,14 +245,13 @@ impl<T: Transport, S: StateMachine> Driver<T, S> {
         if batch.is_empty() {
             return;
         }
-        let (commands, replies): (Vec<_>, Vec<_>) = batch
-            .into_iter()
-            .map(|(command, reply)| (raft_core::Payload::copy_from_slice(&command), reply))
-            .unzip();
-        let several = commands.len() > 1;
-        match self.raft.propose_batch(commands.clone()) {
+        let payloads = batch
+            .iter()
+            .map(|(command, _)| Payload::copy_from_slice(command))
+            .collect();
+        match self.raft.propose_batch(payloads) {
             Ok(first) => {
-                for (i, reply) in replies.into_iter().enumerate() {
+                for (i, (_, reply)) in batch.into_iter().enumerate() {
                     self.proposals
                         .insert(first + i as u64, Waiter::Command(reply));
                 }
@@ -263,21 +262,14 @@ impl<T: Transport, S: StateMachine> Driver<T, S> {
             Err(
                 RejectReason::UncommittedBytesFull { .. }
                 | RejectReason::TooManyPendingProposals { .. },
-            ) if several => {
-                for (command, reply) in commands.into_iter().zip(replies) {
-                    match self.raft.propose(command) {
-                        Ok(id) => {
-                            self.proposals.insert(id, Waiter::Command(reply));
-                        }
-                        Err(reason) => {
-                            let _ = reply.send(Err(reason.into()));
-                        }
-                    }
+            ) if batch.len() > 1 => {
+                for one in batch {
+                    self.propose_batch(vec![one]);
                 }
             }
             Err(reason) => {
                 let e: Error = reason.into();
-                for reply in replies {
+                for (_, reply) in batch {
                     let _ = reply.send(Err(e.clone()));
                 }
             }
@@ -298,17 +290,7 @@ impl<T: Transport, S: StateMachine> Driver<T, S> {
             return;
         }
         match r {
-            Request::Propose { command, reply } => match self
-                .raft
-                .propose(raft_core::Payload::copy_from_slice(&command))
-            {
-                Ok(id) => {
-                    self.proposals.insert(id, Waiter::Command(reply));
-                }
-                Err(reason) => {
-                    let _ = reply.send(Err(reason.into()));
-                }
-            },
+            Request::Propose { command, reply } => self.propose_batch(vec![(command, reply)]),
             Request::Membership { change, reply } => match self.raft.propose_membership(change) {
                 Ok(id) => {
                     self.proposals.insert(id, Waiter::Membership(reply));
