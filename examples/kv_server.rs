@@ -56,6 +56,9 @@ struct Args {
     /// Largest request (and value) a client may send, in bytes.
     #[arg(long, default_value_t = 32 << 20, value_parser = clap::value_parser!(u64).range(1..))]
     max_request_bytes: u64,
+    /// Event-loop threads serving clients, each over many connections (default: one per core).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    io_threads: Option<u64>,
 }
 
 fn parse_peers(s: &str) -> Result<HashMap<NodeId, SocketAddr>, String> {
@@ -110,6 +113,7 @@ fn main() -> ExitCode {
         join: args.join,
         clients_max: Some(args.max_clients as usize),
         request_bytes_max: Some(args.max_request_bytes as usize),
+        io_threads: args.io_threads.map(|n| n as usize),
     };
     let node = match start_node_with(args.id, &addrs, &args.data_dir, &tuning, &how) {
         Ok(n) => n,

@@ -33,6 +33,8 @@ pub struct Joining {
     /// Most bytes of one client request, and of one argument in it (`None`: the server's
     /// defaults).
     pub request_bytes_max: Option<usize>,
+    /// Event-loop threads serving clients (`None`: one per core).
+    pub io_threads: Option<usize>,
 }
 
 /// A running node and its client server.
@@ -133,6 +135,9 @@ pub fn start_node_with(
     server_config.add_peer = Some(Arc::new(move |peer, addr| book.insert(peer, addr)));
     if let Some(n) = how.clients_max {
         server_config.clients_max = n;
+    }
+    if let Some(n) = how.io_threads {
+        server_config.io_threads = n;
     }
     if let Some(n) = how.request_bytes_max {
         server_config.request_bytes_max = n;

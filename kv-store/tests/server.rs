@@ -2,136 +2,16 @@
 //! driven by a minimal RESP client: every command, pipelining, followers, READONLY, exactly-once
 //! retries, errors, hostile bytes and the client limit.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::sync::Arc;
+mod support;
+
+use std::io::Write;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use kv_store::resp::{encode, parse_reply, Limits, Value};
-use kv_store::{KvStore, Server, ServerConfig};
+use kv_store::resp::{encode, Value};
+use kv_store::KvStore;
 use raft_core::Role;
-use raft_runtime::{MemNetwork, MemStorage, Node, NodeConfig};
-
-struct Cluster {
-    net: MemNetwork,
-    nodes: Vec<Arc<Node<KvStore>>>,
-    servers: Vec<Server>,
-}
-
-fn cluster(tune: fn(&mut ServerConfig)) -> Cluster {
-    cluster_of(KvStore::new, tune)
-}
-
-fn cluster_of(store: fn() -> KvStore, tune: fn(&mut ServerConfig)) -> Cluster {
-    let net = MemNetwork::new();
-    let ids = vec![1, 2, 3];
-    let nodes: Vec<Arc<Node<KvStore>>> = ids
-        .iter()
-        .map(|&id| {
-            let mut cfg = NodeConfig::new(id, ids.clone());
-            cfg.tick_interval = Duration::from_millis(5);
-            let (t, inbox) = net.join(id);
-            Arc::new(Node::start(cfg, store(), MemStorage::new(), t, inbox).unwrap())
-        })
-        .collect();
-    let servers = nodes
-        .iter()
-        .map(|n| {
-            let mut c = ServerConfig::new("127.0.0.1:0".parse().unwrap());
-            tune(&mut c);
-            Server::start(n.clone(), c).unwrap()
-        })
-        .collect();
-    let c = Cluster {
-        net,
-        nodes,
-        servers,
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !c
-        .nodes
-        .iter()
-        .any(|n| n.status().is_ok_and(|s| s.role == Role::Leader))
-    {
-        assert!(Instant::now() < deadline, "no leader");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    c
-}
-
-impl Cluster {
-    fn leader(&self) -> usize {
-        self.nodes
-            .iter()
-            .position(|n| n.status().is_ok_and(|s| s.role == Role::Leader))
-            .unwrap()
-    }
-    fn addr(&self, i: usize) -> SocketAddr {
-        self.servers[i].addr()
-    }
-}
-
-struct Client {
-    s: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl Client {
-    fn connect(addr: SocketAddr) -> Client {
-        let s = TcpStream::connect(addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        Client { s, buf: Vec::new() }
-    }
-
-    fn send(&mut self, args: &[&str]) {
-        let mut out = Vec::new();
-        encode(
-            &Value::Array(Some(
-                args.iter()
-                    .map(|a| Value::Bulk(Some(a.as_bytes().to_vec())))
-                    .collect(),
-            )),
-            &mut out,
-        );
-        self.s.write_all(&out).unwrap();
-    }
-
-    fn reply(&mut self) -> Option<Value> {
-        loop {
-            if let Some((v, used)) = parse_reply(&self.buf, &Limits::default()).unwrap() {
-                self.buf.drain(..used);
-                return Some(v);
-            }
-            let mut chunk = [0u8; 4096];
-            match self.s.read(&mut chunk) {
-                Ok(0) | Err(_) => return None,
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-            }
-        }
-    }
-
-    /// Sends a command and returns its reply, retrying while the cluster says TRYAGAIN.
-    fn call(&mut self, args: &[&str]) -> Value {
-        loop {
-            self.send(args);
-            let v = self.reply().expect("a reply");
-            match &v {
-                Value::Error(e) if e.starts_with("TRYAGAIN") => {
-                    std::thread::sleep(Duration::from_millis(20))
-                }
-                _ => return v,
-            }
-        }
-    }
-}
-
-fn bulk(s: &str) -> Value {
-    Value::Bulk(Some(s.as_bytes().to_vec()))
-}
-
-fn ok() -> Value {
-    Value::Simple("OK".into())
-}
+use support::*;
 
 #[test]
 fn every_command_works_through_any_node() {

@@ -34,7 +34,7 @@ pub use raft_core::{
 
 pub use config::NodeConfig;
 pub use error::Error;
-pub use node::{Answer, Node, Status};
+pub use node::{Answer, Completions, Node, Status};
 pub use state_machine::StateMachine;
 pub use storage::{DiskOptions, DiskStorage, MemStorage, Storage, StorageError, SyncPolicy};
 pub use transport::{inbound_channel, Inbound, Inbox, MemNetwork, MemTransport, Transport};

@@ -1,324 +1,402 @@
-//! One client connection: read what has arrived, start every request in it (proposals and reads
-//! go out together, so a pipeline becomes one batch in the log), then answer in order.
+//! One client connection inside an event loop: the bytes read and not yet parsed, the requests
+//! started and not yet answered (in order, as slots), and the replies not yet written.
+//!
+//! Order: requests of one kind in a row start together, so a pipeline of writes becomes one
+//! batch in the log. A request of another kind, or one that must see everything before it
+//! (INFO, an administrative request), is held until the earlier ones are answered: each
+//! request sees exactly the effects of those before it on this connection. Requests answered
+//! on the spot (PING, CLIENT, errors) take their place in line and need not wait.
 
-use std::io::{Read, Write as _};
-use std::net::TcpStream;
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::io::{ErrorKind, Read, Write};
+use std::time::Instant;
 
-use crossbeam_channel::Receiver;
-use raft_core::Role;
-use raft_runtime::{Error, Node};
+use raft_runtime::Error;
 
-use super::commands::{self, Admin, ClientOp, Op};
+use super::commands::{self, Admin, Op};
+use super::event_loop::{Batch, Context};
+use super::mailbox::Done;
 use super::replies::{from_error, from_reply};
-use super::ServerConfig;
-use crate::machine::{KvStore, Reply};
-use crate::resp::{self, Value};
+use super::session::Session;
+use crate::resp::{self, Framer, Value};
 
-/// A request started and not yet answered.
-enum Pending {
-    Ready(Value),
-    /// A write or a read on its way through the cluster.
-    Waiting(Receiver<Result<Reply, Error>>, Kind),
-}
+/// A request's tag is its connection's slab key above these bits and the request's sequence
+/// number (drawn from its loop's counter, so a later connection at the same key never sees an
+/// earlier one's answers) in them.
+const SEQ_BITS: u32 = 40;
+const SEQ_MASK: u64 = (1 << SEQ_BITS) - 1;
+/// The most connections one loop can tell apart in its tags.
+pub(super) const KEYS_MAX: usize = 1 << (64 - SEQ_BITS);
+
+/// Requests started and not yet written back, per connection: beyond this, the connection's
+/// further requests wait in its socket.
+const SLOTS_MAX: usize = 4096;
+/// Replies buffered and not yet written, beyond which the connection's further requests wait
+/// in its socket until the client reads.
+const OUT_SOFT: usize = 256 << 10;
+/// Bytes read from one connection per loop turn, so one busy client cannot starve the rest.
+const READ_BURST: usize = 64 << 10;
+/// Buffers larger than this are given back once empty, so idle connections cost little.
+const BUFFER_KEEP: usize = 16 << 10;
 
 /// What a started request touches, for ordering within a pipeline.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Kind {
     Write,
     Read,
-    /// Everything else (answered locally, or an admin request): sees everything before it.
+    /// Sees everything before it (INFO, administrative requests).
     Other,
 }
 
-fn kind(op: &Op) -> Kind {
-    match op {
-        Op::Write(_) => Kind::Write,
-        Op::Read(_) | Op::LocalRead(_) => Kind::Read,
-        _ => Kind::Other,
-    }
+struct Slot {
+    seq: u64,
+    kind: Kind,
+    answer: Answer,
 }
 
-pub(crate) struct Conn {
-    pub(crate) node: Arc<Node<KvStore>>,
-    pub(crate) config: ServerConfig,
-    pub(crate) read_only: bool,
-    /// A request found the node shut down.
-    pub(crate) node_gone: bool,
-    /// Writing to the client failed: the connection closes.
-    pub(crate) broken: bool,
-    /// CLIENT ID: unique among this server's connections.
-    pub(crate) client_id: u64,
-    /// CLIENT SETNAME.
-    pub(crate) name: Option<Vec<u8>>,
-    /// A MULTI was refused and its EXEC or DISCARD has not come yet: every command in between
-    /// is refused too, so nothing a client meant to run atomically runs piecemeal.
-    pub(crate) in_multi: bool,
+enum Answer {
+    Waiting { deadline: Instant },
+    Done(Value),
 }
 
-/// Answers buffered beyond this go out before the rest of a pipeline is waited for.
-const OUT_BYTES_FLUSH: usize = 1 << 20;
+pub(super) struct Conn {
+    stream: mio::net::TcpStream,
+    session: Session,
+    framer: Framer,
+    /// Bytes read and not yet parsed.
+    inbuf: Vec<u8>,
+    /// Replies encoded, of which the first `written` bytes have gone out.
+    out: Vec<u8>,
+    written: usize,
+    slots: VecDeque<Slot>,
+    /// Slots still waiting for an answer; while any are, all are of `waiting_kind`.
+    waiting: usize,
+    waiting_kind: Kind,
+    /// A request parsed and held back until the requests before it are answered.
+    held: Option<Op>,
+    /// The socket may have bytes not read yet (readiness is edge-triggered).
+    readable: bool,
+    /// No further request is taken (QUIT, a protocol error, the node gone): the connection
+    /// closes once everything before is answered and written.
+    closing: bool,
+    /// The connection is finished: the client went away, writing failed, or it stopped reading
+    /// its replies while they piled past the limit.
+    dead: bool,
+}
 
 impl Conn {
-    pub(crate) fn serve(mut self, mut stream: TcpStream) {
+    pub(super) fn new(stream: mio::net::TcpStream, client_id: u64) -> Conn {
         let _ = stream.set_nodelay(true);
-        let mut buf: Vec<u8> = Vec::new();
-        let mut chunk = vec![0u8; 64 << 10];
-        let mut out = Vec::new();
-        let mut framer = resp::Framer::new();
+        Conn {
+            stream,
+            session: Session::new(client_id),
+            framer: Framer::new(),
+            inbuf: Vec::new(),
+            out: Vec::new(),
+            written: 0,
+            slots: VecDeque::new(),
+            waiting: 0,
+            waiting_kind: Kind::Other,
+            held: None,
+            readable: true,
+            closing: false,
+            dead: false,
+        }
+    }
+
+    pub(super) fn stream(&mut self) -> &mut mio::net::TcpStream {
+        &mut self.stream
+    }
+
+    pub(super) fn set_readable(&mut self) {
+        self.readable = true;
+    }
+
+    /// Whether the connection can go away now.
+    pub(super) fn finished(&self) -> bool {
+        self.dead || (self.closing && self.slots.is_empty() && self.written == self.out.len())
+    }
+
+    pub(super) fn is_waiting(&self) -> bool {
+        self.waiting > 0
+    }
+
+    /// Whether the connection could take more requests than it has parsed: it has unread
+    /// bytes and room for them.
+    pub(super) fn wants_turn(&self) -> bool {
+        !self.dead && self.readable && self.has_room()
+    }
+
+    fn has_room(&self) -> bool {
+        !self.closing
+            && self.held.is_none()
+            && self.slots.len() < SLOTS_MAX
+            && self.out.len() - self.written < OUT_SOFT
+    }
+
+    /// Reads what has arrived (up to a burst) and starts every request it completes.
+    pub(super) fn take_requests(
+        &mut self,
+        key: usize,
+        scratch: &mut [u8],
+        batch: &mut Batch,
+        cx: &Context,
+    ) {
+        self.start_parsed(key, batch, cx);
+        let mut read = 0;
+        while self.readable && self.has_room() && read < READ_BURST && !self.dead {
+            match self.stream.read(scratch) {
+                // The client closed: like Redis, answers it can no longer read are dropped.
+                Ok(0) => self.dead = true,
+                Ok(n) => {
+                    read += n;
+                    self.inbuf.extend_from_slice(&scratch[..n]);
+                    self.start_parsed(key, batch, cx);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => self.readable = false,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => self.dead = true,
+            }
+        }
+        if self.inbuf.is_empty() && self.inbuf.capacity() > BUFFER_KEEP {
+            self.inbuf = Vec::new();
+        }
+    }
+
+    /// Starts the requests already buffered, as far as order and room allow.
+    fn start_parsed(&mut self, key: usize, batch: &mut Batch, cx: &Context) {
+        let mut used = 0;
+        while self.has_room() || self.held.is_some() {
+            let op = match self.held.take() {
+                Some(op) => op,
+                None => match self.parse_one(&mut used, batch, cx) {
+                    Some(op) => self.session.transaction_gate(op),
+                    None => break,
+                },
+            };
+            if let Some(op) = self.start(key, op, batch, cx) {
+                self.held = Some(op);
+                break;
+            }
+        }
+        self.inbuf.drain(..used);
+        if !self.closing && self.inbuf.len() > cx.config.request_bytes_max {
+            self.push_done(
+                batch,
+                Value::Error("ERR Protocol error: request too large".into()),
+            );
+            self.closing = true;
+        }
+    }
+
+    /// The next whole request after `used` bytes, or `None` when more bytes are needed or the
+    /// connection is closing. A malformed request is answered and closes the connection.
+    fn parse_one(&mut self, used: &mut usize, batch: &mut Batch, cx: &Context) -> Option<Op> {
+        let limits = &cx.config.limits;
         loop {
-            let n = match stream.read(&mut chunk) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => n,
+            let rest = &self.inbuf[*used..];
+            let parsed = match self.framer.complete(rest, limits) {
+                Ok(Some(len)) => resp::parse_request(&rest[..len], limits),
+                Ok(None) => return None,
+                Err(e) => Err(e),
             };
-            buf.extend_from_slice(&chunk[..n]);
-            // Requests of one kind in a row start together (a pipeline of writes becomes one
-            // batch in the log); when the kind changes, the earlier ones finish first, so each
-            // request sees exactly the effects of those before it on this connection, as Redis
-            // clients expect.
-            let mut pending = Vec::new();
-            let mut pending_kind = None;
-            let mut used = 0;
-            let mut close = false;
-            out.clear();
-            loop {
-                // The framer says when a whole request is here; only then is it parsed.
-                let parsed = match framer.complete(&buf[used..], &self.config.limits) {
-                    Ok(Some(len)) => {
-                        resp::parse_request(&buf[used..used + len], &self.config.limits)
+            match parsed {
+                Ok(Some((args, len))) => {
+                    *used += len;
+                    if !args.is_empty() {
+                        return Some(commands::parse(args));
                     }
-                    Ok(None) => Ok(None),
-                    Err(e) => Err(e),
-                };
-                let op = match parsed {
-                    Ok(Some((args, len))) => {
-                        used += len;
-                        if args.is_empty() {
-                            continue;
-                        }
-                        commands::parse(args)
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        self.finish(&mut pending, &mut out, &mut stream);
-                        resp::encode(&Value::Error(format!("ERR {e}")), &mut out);
-                        close = true;
-                        break;
-                    }
-                };
-                let op = self.transaction_gate(op);
-                if let Op::Quit = op {
-                    self.finish(&mut pending, &mut out, &mut stream);
-                    resp::encode(&Value::Simple("OK".into()), &mut out);
-                    close = true;
-                    break;
                 }
-                let k = kind(&op);
-                if pending_kind != Some(k) || k == Kind::Other {
-                    self.finish(&mut pending, &mut out, &mut stream);
-                    pending_kind = Some(k);
+                Ok(None) => return None,
+                Err(e) => {
+                    self.push_done(batch, Value::Error(format!("ERR {e}")));
+                    self.closing = true;
+                    return None;
                 }
-                let p = self.start(op);
-                pending.push(p);
-            }
-            self.finish(&mut pending, &mut out, &mut stream);
-            buf.drain(..used);
-            if !close && buf.len() > self.config.request_bytes_max {
-                resp::encode(
-                    &Value::Error("ERR Protocol error: request too large".into()),
-                    &mut out,
-                );
-                close = true;
-            }
-            // A node that has shut down keeps no connections open: clients move on.
-            if self.broken || stream.write_all(&out).is_err() || close || self.node_gone {
-                return;
             }
         }
     }
 
-    /// Waits for every pending request, in order, and encodes the answers. One deadline covers
-    /// them all, so a stalled cluster costs a pipeline one timeout, not one per request.
-    fn finish(&mut self, pending: &mut Vec<Pending>, out: &mut Vec<u8>, stream: &mut TcpStream) {
-        let deadline = std::time::Instant::now() + self.config.request_timeout;
-        for p in pending.drain(..) {
-            let v = match p {
-                Pending::Ready(v) => v,
-                Pending::Waiting(rx, kind) => {
-                    let answer = rx.recv_deadline(deadline).unwrap_or_else(|e| match e {
-                        crossbeam_channel::RecvTimeoutError::Timeout => Err(Error::Timeout),
-                        // The node dropped the request without an answer: it is going away.
-                        // A write it dropped may have reached the log and may still commit.
-                        crossbeam_channel::RecvTimeoutError::Disconnected => {
-                            self.node_gone = true;
-                            Err(match kind {
-                                Kind::Write => Error::OutcomeUnknown,
-                                _ => Error::Shutdown,
-                            })
-                        }
-                    });
-                    match answer {
-                        Ok(reply) => from_reply(reply),
-                        // A write that timed out may still commit: saying TRYAGAIN would
-                        // invite a retry that applies it twice.
-                        Err(Error::Timeout) if kind == Kind::Write => {
-                            from_error(Error::OutcomeUnknown)
-                        }
-                        Err(e) => {
-                            self.node_gone |= matches!(e, Error::Shutdown);
-                            from_error(e)
-                        }
-                    }
-                }
-            };
-            resp::encode(&v, out);
-            if out.len() > OUT_BYTES_FLUSH {
-                // The answers left are still drained, to nobody once the client is gone.
-                self.broken |= stream.write_all(out).is_err();
-                out.clear();
+    /// Starts `op`, or gives it back when it must wait for the requests before it.
+    fn start(&mut self, key: usize, op: Op, batch: &mut Batch, cx: &Context) -> Option<Op> {
+        let kind = match &op {
+            Op::Write(_) => Kind::Write,
+            Op::Read(_) | Op::LocalRead(_) => Kind::Read,
+            Op::Info { .. } | Op::Admin(_) => Kind::Other,
+            _ => {
+                self.answer_now(op, batch);
+                return None;
             }
+        };
+        if self.waiting > 0 && (kind != self.waiting_kind || kind == Kind::Other) {
+            return Some(op);
         }
+        match op {
+            Op::Write(w) => {
+                let tag = self.push_waiting(key, kind, batch, cx.now + cx.config.request_timeout);
+                batch.writes.push((w.encode(), tag));
+            }
+            Op::Read(q) if !self.session.read_only => {
+                let tag = self.push_waiting(key, kind, batch, cx.now + cx.config.request_timeout);
+                batch.reads.push((q, tag));
+            }
+            Op::Read(q) | Op::LocalRead(q) => {
+                let tag = self.push_waiting(key, kind, batch, cx.now + cx.config.request_timeout);
+                batch.stale.push((q, tag));
+            }
+            Op::Info { raft } => self.push_done(batch, Session::info(&cx.node, raft)),
+            Op::Admin(a @ Admin::Peer(..)) => {
+                self.push_done(batch, Session::admin(&cx.node, &cx.config, a))
+            }
+            Op::Admin(a) => {
+                // Membership changes block until applied: a helper thread waits for them.
+                let deadline = cx.now + 2 * cx.config.request_timeout;
+                let tag = self.push_waiting(key, kind, batch, deadline);
+                if let Err(refused) = cx.run_admin(tag, a) {
+                    self.settle(tag, Done::Value(refused));
+                }
+            }
+            _ => unreachable!("answered above"),
+        }
+        None
     }
 
-    fn start(&mut self, op: Op) -> Pending {
-        let k = kind(&op);
-        let started = match op {
-            Op::Write(w) => self.node.propose_async(w.encode()),
-            Op::Read(q) if self.read_only => self.node.read_stale_async(q),
-            Op::Read(q) => self.node.read_async(q),
-            Op::LocalRead(q) => self.node.read_stale_async(q),
-            Op::Now(v) => return Pending::Ready(v),
+    /// Requests answered from the connection's own state.
+    fn answer_now(&mut self, op: Op, batch: &mut Batch) {
+        let v = match op {
+            Op::Now(v) => v,
             Op::SetReadOnly(on) => {
-                self.read_only = on;
-                return Pending::Ready(Value::Simple("OK".into()));
-            }
-            Op::Info { raft } => return Pending::Ready(self.info(raft)),
-            Op::Client(c) => return Pending::Ready(self.client(c)),
-            // The transaction gate has turned these into answers already.
-            Op::Multi | Op::Exec | Op::Discard => {
-                return Pending::Ready(Value::Error("ERR transactions are not supported".into()))
-            }
-            Op::Admin(a) => return Pending::Ready(self.admin(a)),
-            Op::Quit => return Pending::Ready(Value::Simple("OK".into())),
-        };
-        match started {
-            Ok(rx) => Pending::Waiting(rx, k),
-            Err(e) => {
-                self.node_gone |= matches!(e, Error::Shutdown);
-                Pending::Ready(from_error(e))
-            }
-        }
-    }
-
-    fn admin(&self, a: Admin) -> Value {
-        let t = self.config.request_timeout;
-        let r = match a {
-            Admin::Peer(id, addr) => match &self.config.add_peer {
-                Some(add) => {
-                    add(id, addr);
-                    Ok(())
-                }
-                None => {
-                    return Value::Error("ERR this server's transport learns no addresses".into())
-                }
-            },
-            // The address travels in the membership entry: every node's transport learns it
-            // from the log, now and after any restart.
-            Admin::AddLearner(id, addr) => self.node.add_learner_at(id, addr.to_string(), t),
-            Admin::Promote(id) => self.node.promote(id, t),
-            Admin::Remove(id) => self.node.remove(id, t),
-            Admin::Transfer(id) => self.node.transfer_leadership(id, t),
-        };
-        match r {
-            Ok(()) => Value::Simple("OK".into()),
-            Err(e) => from_error(e),
-        }
-    }
-
-    /// Transactions are not implemented. MULTI is refused and opens a stretch in which every
-    /// command is refused; EXEC ends it with Redis's EXECABORT (nothing was run), DISCARD with
-    /// OK. QUIT still closes the connection.
-    fn transaction_gate(&mut self, op: Op) -> Op {
-        let error = |e: &str| Op::Now(Value::Error(e.into()));
-        match (self.in_multi, op) {
-            (false, Op::Multi) => {
-                self.in_multi = true;
-                error("ERR MULTI is not supported (no transactions yet): commands up to EXEC or DISCARD will be refused")
-            }
-            (false, Op::Exec) => error("ERR EXEC without MULTI"),
-            (false, Op::Discard) => error("ERR DISCARD without MULTI"),
-            (false, op) | (true, op @ Op::Quit) => op,
-            (true, Op::Multi) => error("ERR MULTI calls can not be nested"),
-            (true, Op::Exec) => {
-                self.in_multi = false;
-                error("EXECABORT Transaction discarded because of previous errors.")
-            }
-            (true, Op::Discard) => {
-                self.in_multi = false;
-                Op::Now(Value::Simple("OK".into()))
-            }
-            (true, _) => error(
-                "ERR command refused: this connection's MULTI was refused, so nothing runs until EXEC or DISCARD",
-            ),
-        }
-    }
-
-    fn client(&mut self, c: ClientOp) -> Value {
-        match c {
-            ClientOp::Id => Value::Integer(self.client_id as i64),
-            ClientOp::GetName => Value::Bulk(self.name.clone()),
-            ClientOp::SetName(name) => {
-                // An empty name removes it, as on Redis.
-                self.name = (!name.is_empty()).then_some(name);
+                self.session.read_only = on;
                 Value::Simple("OK".into())
             }
-        }
+            Op::Client(c) => self.session.client(c),
+            Op::Quit => {
+                self.closing = true;
+                Value::Simple("OK".into())
+            }
+            // The transaction gate has turned these into answers already.
+            _ => Value::Error("ERR transactions are not supported".into()),
+        };
+        self.push_done(batch, v);
     }
 
-    fn info(&self, raft: bool) -> Value {
-        if !raft {
-            // A section this server does not have: empty, as Redis answers.
-            return Value::Bulk(Some(Vec::new()));
-        }
-        let Ok(s) = self.node.status() else {
-            return from_error(Error::Shutdown);
+    /// Every slot takes the next number of its loop's sequence, so a connection's slots are
+    /// in increasing order (and found by binary search).
+    fn push_done(&mut self, batch: &mut Batch, v: Value) {
+        self.slots.push_back(Slot {
+            seq: batch.next_seq(),
+            kind: Kind::Other,
+            answer: Answer::Done(v),
+        });
+    }
+
+    fn push_waiting(
+        &mut self,
+        key: usize,
+        kind: Kind,
+        batch: &mut Batch,
+        deadline: Instant,
+    ) -> u64 {
+        let seq = batch.next_seq();
+        self.slots.push_back(Slot {
+            seq,
+            kind,
+            answer: Answer::Waiting { deadline },
+        });
+        self.waiting += 1;
+        self.waiting_kind = kind;
+        ((key as u64) << SEQ_BITS) | (seq & SEQ_MASK)
+    }
+
+    /// The connection key a tag names.
+    pub(super) fn key_of(tag: u64) -> usize {
+        (tag >> SEQ_BITS) as usize
+    }
+
+    /// Settles the request tagged `tag`, if it is still waiting here.
+    pub(super) fn settle(&mut self, tag: u64, done: Done) {
+        let seq = tag & SEQ_MASK;
+        let Ok(i) = self.slots.binary_search_by_key(&seq, |s| s.seq & SEQ_MASK) else {
+            return;
         };
-        let role = match s.role {
-            Role::Leader => "leader",
-            Role::Candidate | Role::PreCandidate => "candidate",
-            Role::Follower => "follower",
-        };
-        let ids = |v: &std::collections::BTreeSet<u64>| {
-            v.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
-        };
-        let mut text = format!(
-            "# Raft\r\nnode_id:{}\r\nrole:{role}\r\nterm:{}\r\nleader:{}\r\ncommit_index:{}\r\napplied_index:{}\r\n\
-             first_index:{}\r\nlast_index:{}\r\nlog_entries:{}\r\nsnapshot_index:{}\r\nsnapshot_bytes:{}\r\n\
-             voters:{}\r\nlearners:{}\r\njoint:{}\r\nremoved:{}\r\n",
-            s.id,
-            s.term,
-            s.leader.map_or("none".into(), |l| l.to_string()),
-            s.commit_index,
-            s.applied_index,
-            s.first_index,
-            s.last_index,
-            s.log_entries,
-            s.snapshot.as_ref().map_or(0, |m| m.index),
-            s.snapshot_bytes,
-            ids(&s.membership.voters),
-            ids(&s.membership.learners),
-            s.membership.is_joint(),
-            u8::from(s.removed),
-        );
-        for (id, addr) in &s.membership.addresses {
-            text.push_str(&format!("address_{id}:{addr}\r\n"));
+        let slot = &mut self.slots[i];
+        if !matches!(slot.answer, Answer::Waiting { .. }) {
+            return;
         }
-        for (id, p) in &s.peers {
-            text.push_str(&format!(
-                "peer_{id}:match={},next={}\r\n",
-                p.match_index, p.next_index
-            ));
+        let value = match done {
+            Done::Value(v) => v,
+            Done::Kv(Ok(reply)) => from_reply(reply),
+            Done::Kv(Err(e)) => {
+                // A node that has shut down keeps no connections open: clients move on.
+                self.closing |= matches!(e, Error::Shutdown);
+                match e {
+                    // A write that timed out may still commit: TRYAGAIN would invite a retry
+                    // that applies it twice.
+                    Error::Timeout if slot.kind == Kind::Write => from_error(Error::OutcomeUnknown),
+                    e => from_error(e),
+                }
+            }
+        };
+        slot.answer = Answer::Done(value);
+        self.waiting -= 1;
+    }
+
+    /// Gives up on requests whose deadline has passed: a write's outcome is unknown, a read
+    /// may be retried. Whether any was.
+    pub(super) fn expire(&mut self, now: Instant) -> bool {
+        let expired: Vec<u64> = self
+            .slots
+            .iter()
+            .filter(|s| matches!(s.answer, Answer::Waiting { deadline } if deadline <= now))
+            .map(|s| s.seq & SEQ_MASK)
+            .collect();
+        let any = !expired.is_empty();
+        for seq in expired {
+            // The key bits do not matter here: the slot is looked up by sequence only.
+            self.settle(seq, Done::Kv(Err(Error::Timeout)));
         }
-        Value::Bulk(Some(text.into_bytes()))
+        any
+    }
+
+    /// Encodes the answers at the front of the line and writes what the socket takes.
+    pub(super) fn flush(&mut self, output_bytes_max: usize) {
+        while let Some(Slot {
+            answer: Answer::Done(_),
+            ..
+        }) = self.slots.front()
+        {
+            let Some(Slot {
+                answer: Answer::Done(v),
+                ..
+            }) = self.slots.pop_front()
+            else {
+                unreachable!("front is done")
+            };
+            resp::encode(&v, &mut self.out);
+        }
+        while self.written < self.out.len() && !self.dead {
+            match self.stream.write(&self.out[self.written..]) {
+                Ok(0) => self.dead = true,
+                Ok(n) => self.written += n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => self.dead = true,
+            }
+        }
+        if self.written == self.out.len() {
+            self.out.clear();
+            self.written = 0;
+            if self.out.capacity() > BUFFER_KEEP {
+                self.out = Vec::new();
+            }
+        } else if self.out.len() - self.written > output_bytes_max {
+            // A client that does not read its replies is not allowed to pile them up.
+            tracing::debug!(
+                client = self.session.client_id,
+                bytes = self.out.len() - self.written,
+                "closing a client that does not read its replies"
+            );
+            self.dead = true;
+        }
     }
 }

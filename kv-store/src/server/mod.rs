@@ -1,21 +1,30 @@
 //! The RESP2 server: any Redis client can talk to any node. Writes go through the log (followers
 //! forward them to the leader); reads are linearizable unless the connection said READONLY;
 //! pipelined requests are answered in order; every error is a RESP error a person can act on.
+//!
+//! A few I/O threads each run an event loop over many connections (`event_loop.rs`); a
+//! connection is a buffer and a line of requests (`conn.rs`), not a thread, so idle clients
+//! cost memory only.
 
 mod commands;
 mod conn;
+mod event_loop;
+mod mailbox;
 mod replies;
+mod session;
 
-use std::net::{SocketAddr, TcpListener};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::thread::{self, JoinHandle};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use raft_runtime::Node;
 
 use crate::machine::KvStore;
 use crate::resp::Limits;
+use event_loop::EventLoop;
+use mailbox::Mailbox;
 
 /// Teaches this node's transport an address (`RAFT.PEER id host:port`, an override on this node
 /// only; members' addresses otherwise come from the membership in the log).
@@ -36,6 +45,10 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// Called with the address given to `RAFT.PEER id host:port`.
     pub add_peer: Option<AddPeer>,
+    /// Event-loop threads serving the clients (at least one).
+    pub io_threads: usize,
+    /// Replies a client may leave unread before it is disconnected, in bytes.
+    pub output_bytes_max: usize,
 }
 
 impl ServerConfig {
@@ -48,89 +61,96 @@ impl ServerConfig {
             request_bytes_max: 32 << 20,
             request_timeout: Duration::from_secs(5),
             add_peer: None,
+            io_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            output_bytes_max: 64 << 20,
         }
     }
 }
 
-/// A running server; dropping it stops accepting connections.
+/// What the server's threads share.
+#[derive(Default)]
+struct Shared {
+    stop: AtomicBool,
+    /// Connections open (each counted from its accept until it closes).
+    clients: AtomicUsize,
+    next_client_id: AtomicU64,
+    /// Administrative requests running on helper threads.
+    admin_running: AtomicUsize,
+}
+
+/// A running server; dropping it closes every connection and stops its threads.
 pub struct Server {
     addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    accept: Option<JoinHandle<()>>,
+    shared: Arc<Shared>,
+    mailboxes: Vec<Arc<Mailbox>>,
+    threads: Vec<JoinHandle<()>>,
 }
 
 impl Server {
     /// Serves `node` on `config.listen`.
     pub fn start(node: Arc<Node<KvStore>>, config: ServerConfig) -> std::io::Result<Server> {
-        let listener = TcpListener::bind(config.listen)?;
+        let invalid = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, what);
+        if config.io_threads == 0 {
+            return Err(invalid("io_threads must be at least 1"));
+        }
+        if config.clients_max >= conn::KEYS_MAX {
+            return Err(invalid("clients_max is too large"));
+        }
+        let listener = std::net::TcpListener::bind(config.listen)?;
         let addr = listener.local_addr()?;
         listener.set_nonblocking(true)?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let clients = Arc::new(AtomicUsize::new(0));
-        let mut next_client_id: u64 = 0;
-        let stop_flag = stop.clone();
-        let accept = thread::Builder::new()
-            .name(format!("resp-{addr}"))
-            .spawn(move || {
-                while !stop_flag.load(Ordering::Relaxed) {
-                    match listener.accept() {
-                        Ok((mut stream, _)) => {
-                            if clients.load(Ordering::Relaxed) >= config.clients_max {
-                                use std::io::Write;
-                                let _ = stream.write_all(b"-ERR max number of clients reached\r\n");
-                                continue;
-                            }
-                            clients.fetch_add(1, Ordering::Relaxed);
-                            let _ = stream.set_nonblocking(false);
-                            next_client_id += 1;
-                            let conn = conn::Conn {
-                                node: node.clone(),
-                                config: config.clone(),
-                                read_only: false,
-                                node_gone: false,
-                                broken: false,
-                                client_id: next_client_id,
-                                name: None,
-                                in_multi: false,
-                            };
-                            let count = clients.clone();
-                            let spawned =
-                                thread::Builder::new()
-                                    .name("resp-conn".into())
-                                    .spawn(move || {
-                                        conn.serve(stream);
-                                        count.fetch_sub(1, Ordering::Relaxed);
-                                    });
-                            if let Err(e) = spawned {
-                                // The stream went down with the closure: the client sees a close.
-                                tracing::warn!(error = %e, "no thread for a client connection");
-                                clients.fetch_sub(1, Ordering::Relaxed);
-                            }
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                            thread::sleep(Duration::from_millis(5))
-                        }
-                        Err(_) => thread::sleep(Duration::from_millis(5)),
-                    }
-                }
-            })?;
-        Ok(Server {
+        let listener = mio::net::TcpListener::from_std(listener);
+        let shared = Arc::new(Shared::default());
+        let config = Arc::new(config);
+        let mut loops = Vec::new();
+        let mut mailboxes = Vec::new();
+        for _ in 0..config.io_threads {
+            let poll = mio::Poll::new()?;
+            let waker = mio::Waker::new(poll.registry(), event_loop::WAKER)?;
+            let mailbox = Arc::new(Mailbox::new(waker));
+            mailboxes.push(mailbox.clone());
+            loops.push(EventLoop::new(
+                poll,
+                node.clone(),
+                config.clone(),
+                mailbox,
+                shared.clone(),
+            ));
+        }
+        loops[0].accept_on(listener, mailboxes.clone())?;
+        let mut server = Server {
             addr,
-            stop,
-            accept: Some(accept),
-        })
+            shared,
+            mailboxes,
+            threads: Vec::new(),
+        };
+        for (i, l) in loops.into_iter().enumerate() {
+            let t = std::thread::Builder::new()
+                .name(format!("resp-{}-{i}", addr.port()))
+                .spawn(move || l.run())?;
+            server.threads.push(t);
+        }
+        Ok(server)
     }
 
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
+
+    /// Client connections open now.
+    pub fn clients(&self) -> usize {
+        self.shared.clients.load(Ordering::Acquire)
+    }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.accept.take() {
+        self.shared.stop.store(true, Ordering::Release);
+        for m in &self.mailboxes {
+            m.wake();
+        }
+        for t in self.threads.drain(..) {
             let _ = t.join();
         }
     }

@@ -8,12 +8,9 @@ use std::sync::Arc;
 use crossbeam_channel::{Receiver, Sender};
 use raft_core::{EntryKind, Index, Payload, Term};
 
-use super::jobs::{ApplyDone, ApplyJob, Reply, Response, Waiter};
+use super::jobs::{ApplyDone, ApplyJob, PendingQuery, Response, Waiter};
 use crate::error::Error;
 use crate::state_machine::StateMachine;
-
-/// A read's query and the client waiting for its answer.
-type PendingQuery<S> = (<S as StateMachine>::Query, Reply<Response<S>>);
 /// A client waiting for the entry at an index, if it has this term.
 type TermWaiter<S> = (Term, Waiter<Response<S>>);
 
@@ -122,16 +119,15 @@ impl<S: StateMachine> Applier<S> {
                     self.recent.answer_late(index, term, waiter);
                 }
             }
-            ApplyJob::ReadAt {
-                index,
-                query,
-                reply,
-            } => {
-                self.reads.entry(index).or_default().push((query, reply));
+            ApplyJob::ReadAt { index, queries } => {
+                self.reads.entry(index).or_default().extend(queries);
             }
-            ApplyJob::Query { query, reply } => {
-                let _ = reply.send(Ok(self.sm.query(&query)));
-                self.stale_reads.fetch_sub(1, Ordering::AcqRel);
+            ApplyJob::Query(queries) => {
+                let n = queries.len();
+                for (query, reply) in queries {
+                    reply.send(Ok(self.sm.query(&query)));
+                }
+                self.stale_reads.fetch_sub(n, Ordering::AcqRel);
             }
             ApplyJob::FailWaitersAbove { index } => {
                 self.fail_waiters(|i| i > index, Error::OutcomeUnknown);
@@ -147,7 +143,7 @@ impl<S: StateMachine> Applier<S> {
         self.fail_waiters(|_| true, Error::OutcomeUnknown);
         for (_, reads) in std::mem::take(&mut self.reads) {
             for (_, reply) in reads {
-                let _ = reply.send(Err(e.clone()));
+                reply.send(Err(e.clone()));
             }
         }
     }
@@ -204,7 +200,7 @@ impl<S: StateMachine> Applier<S> {
                 break;
             }
             for (query, reply) in entry.remove() {
-                let _ = reply.send(Ok(self.sm.query(&query)));
+                reply.send(Ok(self.sm.query(&query)));
             }
         }
     }
@@ -212,15 +208,10 @@ impl<S: StateMachine> Applier<S> {
 
 /// Answers `waiter`, whose entry (of its term) was just applied. A command's waiter takes the
 /// response; there is only one waiter per entry on a node, since an entry is one proposal.
-fn answer<R>(waiter: Waiter<R>, response: &mut Option<R>) {
+fn answer<R: 'static>(waiter: Waiter<R>, response: &mut Option<R>) {
     match waiter {
-        Waiter::Membership(reply) => {
-            let _ = reply.send(Ok(()));
-        }
-        Waiter::Command(reply) => {
-            let result = response.take().ok_or(Error::OutcomeUnknown);
-            let _ = reply.send(result);
-        }
+        Waiter::Membership(reply) => reply.send(Ok(())),
+        Waiter::Command(reply) => reply.send(response.take().ok_or(Error::OutcomeUnknown)),
     }
 }
 
@@ -238,7 +229,7 @@ struct Recent<R> {
     max: usize,
 }
 
-impl<R> Recent<R> {
+impl<R: 'static> Recent<R> {
     fn new(max: usize) -> Recent<R> {
         Recent {
             first: 0,

@@ -13,7 +13,8 @@ use raft_core::{
 
 use super::clock::Clock;
 use super::jobs::{
-    ApplyDone, ApplyJob, Reply, Request, Response, Status, StorageDone, StorageJob, Waiter,
+    ApplyDone, ApplyJob, PendingQuery, Reply, Request, Response, Status, StorageDone, StorageJob,
+    Waiter,
 };
 use crate::error::Error;
 use crate::state_machine::StateMachine;
@@ -43,7 +44,8 @@ pub(crate) struct Driver<T, S: StateMachine> {
     pub(crate) apply_rx: Receiver<ApplyDone>,
     pub(crate) clock: Clock,
     pub(crate) proposals: HashMap<ProposalId, Waiter<Response<S>>>,
-    pub(crate) reads: HashMap<ReadId, (S::Query, Reply<Response<S>>)>,
+    /// Linearizable reads waiting for their ReadIndex round, a batch per round asked for.
+    pub(crate) reads: HashMap<ReadId, Vec<PendingQuery<S>>>,
     pub(crate) transfer: Option<Reply<()>>,
     pub(crate) failed: Option<Error>,
     pub(crate) shutting_down: bool,
@@ -193,8 +195,12 @@ impl<T: Transport, S: StateMachine> Driver<T, S> {
                 break;
             };
             match r {
-                Request::Propose { command, reply } if self.may_take(true) => {
-                    batch.push((command, reply))
+                Request::Propose(commands) if self.may_take(true) => {
+                    if batch.is_empty() {
+                        batch = commands;
+                    } else {
+                        batch.extend(commands);
+                    }
                 }
                 r => {
                     self.propose_batch(std::mem::take(&mut batch));
@@ -267,12 +273,7 @@ impl<T: Transport, S: StateMachine> Driver<T, S> {
                     self.propose_batch(vec![one]);
                 }
             }
-            Err(reason) => {
-                let e: Error = reason.into();
-                for (_, reply) in batch {
-                    let _ = reply.send(Err(e.clone()));
-                }
-            }
+            Err(reason) => refuse_all(batch, reason.into()),
         }
     }
 
@@ -283,50 +284,46 @@ impl<T: Transport, S: StateMachine> Driver<T, S> {
         }
         let waits_for_apply = matches!(
             r,
-            Request::Propose { .. } | Request::Membership { .. } | Request::Read { .. }
+            Request::Propose(_) | Request::Membership { .. } | Request::Read(_)
         );
         if let Some(e) = self.refusal(waits_for_apply) {
             refuse(r, e);
             return;
         }
         match r {
-            Request::Propose { command, reply } => self.propose_batch(vec![(command, reply)]),
+            Request::Propose(commands) => self.propose_batch(commands),
             Request::Membership { change, reply } => match self.raft.propose_membership(change) {
                 Ok(id) => {
                     self.proposals.insert(id, Waiter::Membership(reply));
                 }
-                Err(reason) => {
-                    let _ = reply.send(Err(reason.into()));
-                }
+                Err(reason) => reply.send(Err(reason.into())),
             },
-            Request::Read { query, reply } => match self.raft.read_index() {
+            // The whole batch shares one ReadIndex round.
+            Request::Read(queries) => match self.raft.read_index() {
                 Ok(id) => {
-                    self.reads.insert(id, (query, reply));
+                    self.reads.insert(id, queries);
                 }
-                Err(reason) => {
-                    let _ = reply.send(Err(reason.into()));
-                }
+                Err(reason) => refuse_all(queries, reason.into()),
             },
-            Request::ReadStale { query, reply } => {
+            Request::ReadStale(queries) => {
                 // The apply thread decrements the count once it has answered.
-                if self.stale_reads.fetch_add(1, Ordering::AcqRel) >= self.stale_reads_max {
-                    self.stale_reads.fetch_sub(1, Ordering::AcqRel);
-                    let _ = reply.send(Err(Error::Busy));
+                let n = queries.len();
+                if self.stale_reads.fetch_add(n, Ordering::AcqRel) + n > self.stale_reads_max {
+                    self.stale_reads.fetch_sub(n, Ordering::AcqRel);
+                    refuse_all(queries, Error::Busy);
                 } else {
-                    let _ = self.apply_tx.send(ApplyJob::Query { query, reply });
+                    let _ = self.apply_tx.send(ApplyJob::Query(queries));
                 }
             }
             Request::Transfer { target, reply } => match self.raft.transfer_leadership(target) {
                 Ok(()) => {
                     if let Some(old) = self.transfer.replace(reply) {
-                        let _ = old.send(Err(Error::Rejected(
+                        old.send(Err(Error::Rejected(
                             raft_core::RejectReason::TransferInProgress { target },
                         )));
                     }
                 }
-                Err(reason) => {
-                    let _ = reply.send(Err(reason.into()));
-                }
+                Err(reason) => reply.send(Err(reason.into())),
             },
             Request::Status { reply } => {
                 let _ = reply.send(self.status());
@@ -453,12 +450,8 @@ impl<T: Transport, S: StateMachine> Driver<T, S> {
                 }
             }
             Event::ReadReady { id, index } => {
-                if let Some((query, reply)) = self.reads.remove(&id) {
-                    let _ = self.apply_tx.send(ApplyJob::ReadAt {
-                        index,
-                        query,
-                        reply,
-                    });
+                if let Some(queries) = self.reads.remove(&id) {
+                    let _ = self.apply_tx.send(ApplyJob::ReadAt { index, queries });
                 }
             }
             Event::Rejected { request, reason } => match request {
@@ -468,13 +461,13 @@ impl<T: Transport, S: StateMachine> Driver<T, S> {
                     }
                 }
                 CoreRequest::Read(id) => {
-                    if let Some((_, reply)) = self.reads.remove(&id) {
-                        let _ = reply.send(Err(reason.into()));
+                    if let Some(queries) = self.reads.remove(&id) {
+                        refuse_all(queries, reason.into());
                     }
                 }
                 CoreRequest::Transfer(_) => {
                     if let Some(reply) = self.transfer.take() {
-                        let _ = reply.send(Err(reason.into()));
+                        reply.send(Err(reason.into()));
                     }
                 }
             },
@@ -485,7 +478,7 @@ impl<T: Transport, S: StateMachine> Driver<T, S> {
             }
             Event::TransferHandedOff { .. } => {
                 if let Some(reply) = self.transfer.take() {
-                    let _ = reply.send(Ok(()));
+                    reply.send(Ok(()));
                 }
             }
             Event::RoleChanged { role, .. } => {
@@ -534,11 +527,11 @@ impl<T: Transport, S: StateMachine> Driver<T, S> {
         for (_, waiter) in self.proposals.drain() {
             waiter.fail(Error::OutcomeUnknown);
         }
-        for (_, (_, reply)) in self.reads.drain() {
-            let _ = reply.send(Err(e.clone()));
+        for (_, queries) in self.reads.drain() {
+            refuse_all(queries, e.clone());
         }
         if let Some(reply) = self.transfer.take() {
-            let _ = reply.send(Err(e.clone()));
+            reply.send(Err(e.clone()));
         }
         while let Ok(r) = self.requests.try_recv() {
             // A shutdown drained here must still end the driver, or `Node::close` waits forever.
@@ -552,15 +545,17 @@ impl<T: Transport, S: StateMachine> Driver<T, S> {
 
 fn refuse<S: StateMachine>(r: Request<S>, e: Error) {
     match r {
-        Request::Propose { reply, .. }
-        | Request::Read { reply, .. }
-        | Request::ReadStale { reply, .. } => {
-            let _ = reply.send(Err(e));
-        }
-        Request::Membership { reply, .. } | Request::Transfer { reply, .. } => {
-            let _ = reply.send(Err(e));
-        }
+        Request::Propose(commands) => refuse_all(commands, e),
+        Request::Read(queries) | Request::ReadStale(queries) => refuse_all(queries, e),
+        Request::Membership { reply, .. } | Request::Transfer { reply, .. } => reply.send(Err(e)),
         // Nobody waits on these: a refused status request just sees the node gone.
         Request::Status { .. } | Request::Pause(_) | Request::Shutdown => {}
+    }
+}
+
+/// Answers every request of a batch with `e`.
+fn refuse_all<Q, T: 'static>(batch: Vec<(Q, Reply<T>)>, e: Error) {
+    for (_, reply) in batch {
+        reply.send(Err(e.clone()));
     }
 }

@@ -12,10 +12,13 @@ use crate::error::Error;
 use crate::state_machine::StateMachine;
 use crate::storage::StorageError;
 
-pub(crate) type Reply<T> = Sender<Result<T, Error>>;
+pub(crate) use super::reply::Reply;
 
 /// The state machine's response type.
 pub(crate) type Response<S> = <S as StateMachine>::Response;
+
+/// A read's query and the client waiting for its answer.
+pub(crate) type PendingQuery<S> = (<S as StateMachine>::Query, Reply<Response<S>>);
 
 /// A client waiting for its proposal's entry to be applied.
 pub(crate) enum Waiter<R> {
@@ -25,34 +28,24 @@ pub(crate) enum Waiter<R> {
     Membership(Reply<()>),
 }
 
-impl<R> Waiter<R> {
+impl<R: 'static> Waiter<R> {
     /// Answers with an error.
     pub(crate) fn fail(self, e: Error) {
         match self {
-            Waiter::Command(reply) => {
-                let _ = reply.send(Err(e));
-            }
-            Waiter::Membership(reply) => {
-                let _ = reply.send(Err(e));
-            }
+            Waiter::Command(reply) => reply.send(Err(e)),
+            Waiter::Membership(reply) => reply.send(Err(e)),
         }
     }
 }
 
 /// A client's request to the driver.
 pub(crate) enum Request<S: StateMachine> {
-    Propose {
-        command: Vec<u8>,
-        reply: Reply<Response<S>>,
-    },
-    Read {
-        query: S::Query,
-        reply: Reply<Response<S>>,
-    },
-    ReadStale {
-        query: S::Query,
-        reply: Reply<Response<S>>,
-    },
+    /// Commands to propose, in order, as one batch.
+    Propose(Vec<(Vec<u8>, Reply<Response<S>>)>),
+    /// Linearizable reads that share one ReadIndex round.
+    Read(Vec<PendingQuery<S>>),
+    /// Reads of the node's state as it is.
+    ReadStale(Vec<PendingQuery<S>>),
     Membership {
         change: MembershipChange,
         reply: Reply<()>,
@@ -93,17 +86,13 @@ pub(crate) enum ApplyJob<S: StateMachine> {
         term: Term,
         waiter: Waiter<Response<S>>,
     },
-    /// Answer `query` once everything up to `index` is applied.
+    /// Answer `queries` once everything up to `index` is applied.
     ReadAt {
         index: Index,
-        query: S::Query,
-        reply: Reply<Response<S>>,
+        queries: Vec<PendingQuery<S>>,
     },
-    /// Answer `query` now.
-    Query {
-        query: S::Query,
-        reply: Reply<Response<S>>,
-    },
+    /// Answer `queries` now.
+    Query(Vec<PendingQuery<S>>),
     /// Leadership was lost: waiters above `index` may or may not ever apply.
     FailWaitersAbove {
         index: Index,

@@ -12,8 +12,10 @@ mod driver;
 mod failure;
 mod jobs;
 mod persister;
+mod reply;
 
 pub use jobs::Status;
+pub use reply::Completions;
 
 /// Where the answer to a request started with one of [`Node`]'s `_async` methods arrives, once.
 pub type Answer<T> = Receiver<Result<T, Error>>;
@@ -34,6 +36,7 @@ use crate::transport::{Inbox, Transport};
 use applier::Applier;
 use driver::Driver;
 use jobs::{Request, Response};
+use reply::Reply;
 
 /// A running Raft node, serving state machine `S`. Dropping it shuts it down.
 pub struct Node<S: StateMachine> {
@@ -159,31 +162,61 @@ impl<S: StateMachine> Node<S> {
     /// Proposes `command`; the receiver gets the response once it is applied. Every accepted
     /// proposal gets an answer; a closed channel would mean the same as `Error::OutcomeUnknown`.
     pub fn propose_async(&self, command: Vec<u8>) -> Result<Answer<Response<S>>, Error> {
-        self.ask(|reply| Request::Propose { command, reply })
+        self.ask(|reply| Request::Propose(vec![(command, reply)]))
+    }
+
+    /// Proposes every command of `batch`, in order, in one hand-off to the node: they reach the
+    /// core together, as one batch in the log (with whatever else arrived at the same moment).
+    /// Each response goes to `to` with its command's tag. `Err` means none was taken (the node
+    /// is busy or shut down) and `to` hears nothing; `Ok` means every command gets exactly one
+    /// answer, where a lost wait is `Error::OutcomeUnknown` as for [`Node::propose`].
+    pub fn propose_batch(
+        &self,
+        batch: Vec<(Vec<u8>, u64)>,
+        to: &Arc<dyn Completions<Response<S>>>,
+    ) -> Result<(), Error> {
+        self.send(Request::Propose(tagged(batch, to)))
+    }
+
+    /// Linearizable reads of every query in `batch`, confirmed together by one ReadIndex round;
+    /// answers go to `to` as for [`Node::propose_batch`].
+    pub fn read_batch(
+        &self,
+        batch: Vec<(S::Query, u64)>,
+        to: &Arc<dyn Completions<Response<S>>>,
+    ) -> Result<(), Error> {
+        self.send(Request::Read(tagged(batch, to)))
+    }
+
+    /// Possibly stale reads of every query in `batch`, answered from this node's state as it
+    /// is; answers go to `to` as for [`Node::propose_batch`].
+    pub fn read_stale_batch(
+        &self,
+        batch: Vec<(S::Query, u64)>,
+        to: &Arc<dyn Completions<Response<S>>>,
+    ) -> Result<(), Error> {
+        self.send(Request::ReadStale(tagged(batch, to)))
     }
 
     /// A linearizable read: confirmed with a quorum (or the lease, when configured), then
     /// answered by the state machine once it has applied everything the read must see.
     pub fn read(&self, query: S::Query, timeout: Duration) -> Result<Response<S>, Error> {
-        wait(self.ask(|reply| Request::Read { query, reply })?, timeout)
+        wait(self.read_async(query)?, timeout)
     }
 
     /// A read of this node's state as it is, possibly stale.
     pub fn read_stale(&self, query: S::Query, timeout: Duration) -> Result<Response<S>, Error> {
-        wait(
-            self.ask(|reply| Request::ReadStale { query, reply })?,
-            timeout,
-        )
+        wait(self.read_stale_async(query)?, timeout)
     }
 
     /// A linearizable read; the receiver gets the answer.
     pub fn read_async(&self, query: S::Query) -> Result<Answer<Response<S>>, Error> {
-        self.ask(|reply| Request::Read { query, reply })
+        self.ask(|reply| Request::Read(vec![(query, reply)]))
     }
 
     /// A possibly stale read; the receiver gets the answer.
     pub fn read_stale_async(&self, query: S::Query) -> Result<Answer<Response<S>>, Error> {
-        self.ask(|reply| Request::ReadStale { query, reply })
+        self.ask(|reply| Request::ReadStale(vec![(query, reply)]))
     }
 
     /// Changes the membership; returns once the change is applied on this node.
@@ -278,7 +311,7 @@ impl<S: StateMachine> Node<S> {
 
     fn ask<T>(&self, make: impl FnOnce(jobs::Reply<T>) -> Request<S>) -> Result<Answer<T>, Error> {
         let (reply, rx) = bounded(1);
-        self.send(make(reply))?;
+        self.send(make(Reply::Channel(reply)))?;
         Ok(rx)
     }
 
@@ -294,6 +327,14 @@ impl<S: StateMachine> Drop for Node<S> {
     fn drop(&mut self) {
         self.close();
     }
+}
+
+/// Each item of a batch with its way back to `to`.
+fn tagged<Q, T: 'static>(batch: Vec<(Q, u64)>, to: &Arc<dyn Completions<T>>) -> Vec<(Q, Reply<T>)> {
+    batch
+        .into_iter()
+        .map(|(q, tag)| (q, Reply::Tagged(to.clone(), tag)))
+        .collect()
 }
 
 fn steps(step: ChangeStep, auto_leave: bool) -> MembershipChange {
