@@ -35,6 +35,12 @@ impl Vfs for CountingFs {
     fn append(&self, path: &Path, data: &[u8]) -> io::Result<()> {
         RealFs.append(path, data)
     }
+    fn write_at(&self, path: &Path, offset: u64, data: &[u8]) -> io::Result<()> {
+        RealFs.write_at(path, offset, data)
+    }
+    fn preallocate(&self, path: &Path, len: u64) -> io::Result<()> {
+        RealFs.preallocate(path, len)
+    }
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
         RealFs.truncate(path, len)
     }

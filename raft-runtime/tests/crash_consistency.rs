@@ -39,6 +39,13 @@ struct SimState {
 #[derive(Clone, Default)]
 struct SimFs(Arc<Mutex<SimState>>);
 
+fn file_id(s: &SimState, path: &Path) -> io::Result<usize> {
+    s.names
+        .get(path)
+        .copied()
+        .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+}
+
 fn crashed() -> io::Error {
     io::Error::other("simulated crash")
 }
@@ -66,32 +73,58 @@ impl Writeback {
     /// The file after the crash, from what was durable and what was written.
     fn apply(&self, durable: &[u8], written: &[u8]) -> Vec<u8> {
         let mut content = durable.to_vec();
-        let extra = &written[durable.len()..];
+        let Some((start, end)) = unsynced(durable, written) else {
+            return content;
+        };
         match self {
             Writeback::Nothing => {}
-            Writeback::Half => content.extend_from_slice(&extra[..extra.len() / 2]),
+            Writeback::Half => {
+                let mid = start + (end - start) / 2;
+                if content.len() < mid {
+                    content.resize(mid, 0);
+                }
+                content[start..mid].copy_from_slice(&written[start..mid]);
+            }
             Writeback::Pages {
                 written: pages,
                 full_length,
             } => {
-                let first_page = durable.len() / PAGE_BYTES;
-                let mut end = durable.len();
-                content.resize(written.len(), 0);
+                let first_page = start / PAGE_BYTES;
+                let mut last = durable.len();
+                content.resize(written.len().max(durable.len()), 0);
                 for (i, on) in pages.iter().enumerate() {
-                    let from = ((first_page + i) * PAGE_BYTES).max(durable.len());
+                    let from = ((first_page + i) * PAGE_BYTES).max(start);
                     let to = ((first_page + i + 1) * PAGE_BYTES).min(written.len());
                     if *on && from < to {
                         content[from..to].copy_from_slice(&written[from..to]);
-                        end = end.max(to);
+                        last = last.max(to);
                     }
                 }
                 if !full_length {
-                    content.truncate(end);
+                    // A file never shrinks below what was durable (its preallocated size).
+                    content.truncate(last);
                 }
             }
         }
         content
     }
+}
+
+/// The bytes of a file written since its last sync: from the first that differs from the
+/// durable image to the last (or to the end, when the file grew).
+fn unsynced(durable: &[u8], written: &[u8]) -> Option<(usize, usize)> {
+    let common = durable.len().min(written.len());
+    let first = (0..common)
+        .find(|i| durable[*i] != written[*i])
+        .unwrap_or(common);
+    if written.len() > durable.len() {
+        return Some((first, written.len()));
+    }
+    if first == common {
+        return None;
+    }
+    let last = (0..common).rev().find(|i| durable[*i] != written[*i])?;
+    Some((first, last + 1))
 }
 
 impl SimFs {
@@ -103,10 +136,7 @@ impl SimFs {
         for (name, id) in &s.durable_names {
             let f = &s.files[*id];
             let mut content = f.durable.clone();
-            if tear == Some(*id)
-                && f.written.len() > f.durable.len()
-                && f.written.starts_with(&f.durable)
-            {
+            if tear == Some(*id) && f.written.len() >= f.durable.len() {
                 content = writeback.apply(&f.durable, &f.written);
             }
             next.files.push(FileData {
@@ -124,10 +154,10 @@ impl SimFs {
     fn unsynced_pages(&self, id: usize) -> usize {
         let s = self.0.lock();
         let f = &s.files[id];
-        if f.written.len() <= f.durable.len() {
-            return 0;
+        match unsynced(&f.durable, &f.written) {
+            Some((start, end)) => (end - 1) / PAGE_BYTES - start / PAGE_BYTES + 1,
+            None => 0,
         }
-        (f.written.len() - 1) / PAGE_BYTES - f.durable.len() / PAGE_BYTES + 1
     }
 
     /// The file most recently written past its durable length, if any.
@@ -136,7 +166,7 @@ impl SimFs {
         s.durable_names
             .values()
             .copied()
-            .find(|id| s.files[*id].written.len() > s.files[*id].durable.len())
+            .find(|id| unsynced(&s.files[*id].durable, &s.files[*id].written).is_some())
     }
 
     fn syncs(&self) -> u64 {
@@ -178,10 +208,7 @@ impl Vfs for SimFs {
 
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
         self.op(|s| {
-            let id = *s
-                .names
-                .get(path)
-                .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+            let id = file_id(s, path)?;
             Ok(s.files[id].written.clone())
         })
     }
@@ -202,12 +229,33 @@ impl Vfs for SimFs {
         })
     }
 
+    fn write_at(&self, path: &Path, offset: u64, data: &[u8]) -> io::Result<()> {
+        self.op(|s| {
+            let id = file_id(s, path)?;
+            let f = &mut s.files[id].written;
+            let (from, to) = (offset as usize, offset as usize + data.len());
+            if f.len() < to {
+                f.resize(to, 0);
+            }
+            f[from..to].copy_from_slice(data);
+            Ok(())
+        })
+    }
+
+    fn preallocate(&self, path: &Path, len: u64) -> io::Result<()> {
+        self.op(|s| {
+            let id = file_id(s, path)?;
+            let f = &mut s.files[id].written;
+            if f.len() < len as usize {
+                f.resize(len as usize, 0);
+            }
+            Ok(())
+        })
+    }
+
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
         self.op(|s| {
-            let id = *s
-                .names
-                .get(path)
-                .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+            let id = file_id(s, path)?;
             s.files[id].written.truncate(len as usize);
             Ok(())
         })
@@ -216,10 +264,7 @@ impl Vfs for SimFs {
     fn sync(&self, path: &Path) -> io::Result<()> {
         self.op(|s| {
             SimFs::sync_point(s)?;
-            let id = *s
-                .names
-                .get(path)
-                .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+            let id = file_id(s, path)?;
             let f = &mut s.files[id];
             f.durable = f.written.clone();
             Ok(())

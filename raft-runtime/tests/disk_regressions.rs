@@ -134,6 +134,13 @@ impl Vfs for Logged {
         self.note(if data.is_empty() { "create" } else { "append" }, p);
         RealFs.append(p, data)
     }
+    fn write_at(&self, p: &Path, offset: u64, data: &[u8]) -> io::Result<()> {
+        self.note("append", p);
+        RealFs.write_at(p, offset, data)
+    }
+    fn preallocate(&self, p: &Path, len: u64) -> io::Result<()> {
+        RealFs.preallocate(p, len)
+    }
     fn truncate(&self, p: &Path, len: u64) -> io::Result<()> {
         RealFs.truncate(p, len)
     }

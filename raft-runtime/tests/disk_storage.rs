@@ -84,8 +84,8 @@ fn a_torn_last_record_is_cut_off() {
     s.persist(&[persist(2, None, vec![entry(3, 1)])]).unwrap();
     drop(s);
     let seg = segments(dir.path()).pop().unwrap();
-    let len = std::fs::metadata(&seg).unwrap().len();
-    // The crash cut the second record short.
+    let len = records_end(&seg) as u64;
+    // The crash cut the second record short (and the file's preallocated rest with it).
     let f = std::fs::OpenOptions::new().write(true).open(&seg).unwrap();
     f.set_len(len - 3).unwrap();
     let r = open(dir.path(), 1 << 20).load().unwrap();
@@ -157,6 +157,21 @@ fn a_snapshot_from_the_leader_replaces_the_whole_log() {
     );
 }
 
+/// Where the records of segment `file` end: its first zero length field (the rest of the
+/// segment is preallocated zeros) or its end.
+fn records_end(file: &std::path::Path) -> usize {
+    let bytes = std::fs::read(file).unwrap();
+    let mut at = 0;
+    while at + 8 <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        if len == 0 {
+            break;
+        }
+        at += 8 + len;
+    }
+    at.min(bytes.len())
+}
+
 /// Zeroes 12 bytes of `file` at `at`, as a page that never reached the disk; returns the file.
 fn punch_hole(file: &std::path::Path, at: usize) -> Vec<u8> {
     let mut bytes = std::fs::read(file).unwrap();
@@ -177,7 +192,7 @@ fn a_hole_in_the_last_batch_is_cut_off_with_the_records_after_it() {
         .unwrap();
     drop(s);
     let seg = segments(dir.path()).pop().unwrap();
-    let synced = std::fs::metadata(&seg).unwrap().len() as usize;
+    let synced = records_end(&seg);
     let mut s = open(dir.path(), 1 << 20);
     s.load().unwrap();
     // One batch of three requests: one write, one sync.
@@ -191,10 +206,11 @@ fn a_hole_in_the_last_batch_is_cut_off_with_the_records_after_it() {
     punch_hole(&seg, synced); // the batch's first page never reached the disk
     let r = open(dir.path(), 1 << 20).load().unwrap();
     assert_eq!(r.entries, vec![entry(1, 1), entry(2, 1)]);
-    assert_eq!(
-        std::fs::read(&seg).unwrap().len(),
-        synced,
-        "cut at the hole"
+    let after = std::fs::read(&seg).unwrap();
+    assert_eq!(records_end(&seg), synced, "cut at the hole");
+    assert!(
+        after[synced..].iter().all(|b| *b == 0),
+        "nothing after the cut"
     );
 }
 
@@ -207,7 +223,7 @@ fn a_hole_in_a_batch_synced_before_a_later_one_is_refused() {
     s.load().unwrap();
     s.persist(&[persist(1, None, vec![entry(1, 1)])]).unwrap();
     let seg = segments(dir.path()).pop().unwrap();
-    let first_end = std::fs::metadata(&seg).unwrap().len() as usize;
+    let first_end = records_end(&seg);
     s.persist(&[
         persist(2, None, vec![entry(2, 1)]),
         persist(3, None, vec![entry(3, 1)]),

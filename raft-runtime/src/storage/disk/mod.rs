@@ -4,7 +4,8 @@
 //! Layout of the directory:
 //! - `wal-<seq>.log`: log segments, each a sequence of records (see `record.rs`), one per persist
 //!   request: its entries and the commit index. A batch of requests is written with one write and
-//!   one `fdatasync` (group commit). A segment rolls once it passes `segment_bytes_max`.
+//!   one `fdatasync` (group commit). A segment rolls once it passes `segment_bytes_max`; it is
+//!   preallocated to that size when created, and its unwritten rest reads as zeros.
 //! - `hardstate`: the term and vote, replaced atomically (temporary file, sync, rename, directory
 //!   sync) before any entry of the same batch is written.
 //! - `snap-<index>.snap`: a snapshot (metadata record, data record), written atomically. It names
@@ -225,6 +226,12 @@ impl<F: Vfs> DiskStorage<F> {
         let seq = self.segments.last().map_or(1, |s| s.seq + 1);
         let path = self.segment_path(seq);
         self.fs.append(&path, &[]).map_err(|e| io(&path, e))?;
+        // Allocated whole now, so that each batch's fdatasync flushes its data and not the
+        // file's size and block map as well (the rest reads as zeros: see `record::decode`).
+        self.fs
+            .preallocate(&path, self.options.segment_bytes_max)
+            .and_then(|()| self.fs.sync(&path))
+            .map_err(|e| io(&path, e))?;
         self.fs.sync_dir(&self.dir).map_err(|e| io(&self.dir, e))?;
         self.segments.push(Segment {
             seq,
@@ -274,6 +281,7 @@ impl<F: Vfs> DiskStorage<F> {
         );
         self.fs
             .truncate(path, offset as u64)
+            .and_then(|()| self.fs.preallocate(path, self.options.segment_bytes_max))
             .map_err(|e| io(path, e))?;
         self.fs.sync(path).map_err(|e| io(path, e))
     }
@@ -461,7 +469,9 @@ impl<F: Vfs> Storage for DiskStorage<F> {
         }
         let seg = self.segments.last_mut().expect("a segment");
         let path = self.dir.join(format!("wal-{:020}.log", seg.seq));
-        self.fs.append(&path, &buf).map_err(|e| io(&path, e))?;
+        self.fs
+            .write_at(&path, seg.bytes, &buf)
+            .map_err(|e| io(&path, e))?;
         seg.bytes += buf.len() as u64;
         seg.max_index = seg.max_index.max(max_index);
         // A batch that only moves the commit index needs no sync: losing it in a crash only

@@ -14,7 +14,8 @@ pub(crate) fn encode(payload: &[u8], out: &mut Vec<u8>) {
 pub(crate) enum Decoded<'a> {
     /// A valid record and the offset after it.
     Record(&'a [u8], usize),
-    /// The end of the file.
+    /// The end of the records: the end of the file, or only zeros up to it (the unwritten,
+    /// preallocated rest of a segment).
     End,
     /// Bytes that are not a valid record: cut short, damaged, or never written (a hole). Whether
     /// that is a crash's harmless leftover or real corruption is for the reader to decide from
@@ -24,7 +25,7 @@ pub(crate) enum Decoded<'a> {
 
 pub(crate) fn decode(buf: &[u8], offset: usize) -> Decoded<'_> {
     let rest = &buf[offset.min(buf.len())..];
-    if rest.is_empty() {
+    if rest.iter().all(|b| *b == 0) {
         return Decoded::End;
     }
     match record_at(rest) {

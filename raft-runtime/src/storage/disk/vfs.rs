@@ -15,6 +15,17 @@ pub trait Vfs: Send + 'static {
     fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
     /// Appends to `path`, creating it if missing. Not durable until `sync`.
     fn append(&self, path: &Path, data: &[u8]) -> io::Result<()>;
+    /// Writes `data` at `offset` of the existing file `path`, extending it if the write reaches
+    /// past its end. Not durable until `sync`.
+    fn write_at(&self, path: &Path, offset: u64, data: &[u8]) -> io::Result<()>;
+    /// Makes the existing file `path` at least `len` bytes long, the new bytes reading as zeros
+    /// and their space allocated, so that later writes within it change neither the file's
+    /// size nor its block map and a sync flushes data only. Not durable until `sync`. A file
+    /// system may keep the default, which does nothing (the file then grows as it is written).
+    fn preallocate(&self, path: &Path, len: u64) -> io::Result<()> {
+        let _ = (path, len);
+        Ok(())
+    }
     /// Cuts `path` to `len` bytes.
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()>;
     /// Makes the contents of `path` durable (fdatasync).
@@ -75,6 +86,44 @@ impl Vfs for RealFs {
     fn append(&self, path: &Path, data: &[u8]) -> io::Result<()> {
         let mut f = OpenOptions::new().create(true).append(true).open(path)?;
         f.write_all(data)
+    }
+
+    fn write_at(&self, path: &Path, offset: u64, data: &[u8]) -> io::Result<()> {
+        let f = OpenOptions::new().write(true).open(path)?;
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::FileExt::write_all_at(&f, data, offset)
+        }
+        #[cfg(not(unix))]
+        {
+            use std::io::{Seek, SeekFrom};
+            let mut f = f;
+            f.seek(SeekFrom::Start(offset))?;
+            f.write_all(data)
+        }
+    }
+
+    /// `fallocate` on Linux (where it is supported by the file system); elsewhere nothing.
+    fn preallocate(&self, path: &Path, len: u64) -> io::Result<()> {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            let f = OpenOptions::new().write(true).open(path)?;
+            let len = libc::off_t::try_from(len)
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "length too large"))?;
+            // SAFETY: the descriptor is open for the duration of the call; fallocate touches
+            // nothing in this process's memory.
+            let r = unsafe { libc::fallocate(f.as_raw_fd(), 0, 0, len) };
+            if r != 0 {
+                let e = io::Error::last_os_error();
+                // A file system without it: the file grows as it is written, as elsewhere.
+                if e.raw_os_error() != Some(libc::EOPNOTSUPP) {
+                    return Err(e);
+                }
+            }
+        }
+        let _ = (path, len);
+        Ok(())
     }
 
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
