@@ -38,10 +38,21 @@ const INBOX_CAPACITY: usize = 65_536;
 pub struct TcpTransport {
     config: TcpConfig,
     peers: Arc<Mutex<HashMap<NodeId, SocketAddr>>>,
-    writers: HashMap<NodeId, Sender<Message>>,
+    /// Each peer's writer queue, shared by every handle (see `Transport::try_clone`).
+    writers: Arc<Mutex<HashMap<NodeId, Sender<Message>>>>,
     dropped: Arc<AtomicU64>,
-    refused: Arc<AtomicU64>,
-    stop: Arc<AtomicBool>,
+    /// Stops the listener and its readers when the last handle is dropped.
+    _running: Arc<Running>,
+}
+
+/// Dropped with the last handle on the transport: the listener and readers see the flag, and
+/// the writer threads end as their queues close.
+struct Running(Arc<AtomicBool>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 /// The peers' addresses a transport connects to (and accepts connections from).
@@ -102,10 +113,9 @@ impl TcpTransport {
         let t = TcpTransport {
             config,
             peers,
-            writers: HashMap::new(),
+            writers: Arc::new(Mutex::new(HashMap::new())),
             dropped,
-            refused,
-            stop,
+            _running: Arc::new(Running(stop)),
         };
         Ok((t, inbox, stats))
     }
@@ -121,25 +131,32 @@ impl TcpTransport {
         AddressBook(self.peers.clone())
     }
 
-    fn writer(&mut self, peer: NodeId) -> Option<&Sender<Message>> {
-        if !self.writers.contains_key(&peer) {
-            self.peers.lock().get(&peer)?;
-            let (tx, rx) = crossbeam_channel::bounded(self.config.peer_queue_max);
-            let w = peer::PeerWriter {
-                me: self.config.node_id,
-                peer,
-                peers: self.peers.clone(),
-                config: self.config.clone(),
-                queue: rx,
-                dropped: self.dropped.clone(),
-            };
-            thread::Builder::new()
-                .name(format!("tcp-out-{peer}"))
-                .spawn(move || w.run())
-                .ok()?;
-            self.writers.insert(peer, tx);
+    /// `peer`'s writer queue, its thread started on first use.
+    fn writer<'w>(
+        &self,
+        writers: &'w mut HashMap<NodeId, Sender<Message>>,
+        peer: NodeId,
+    ) -> Option<&'w Sender<Message>> {
+        match writers.entry(peer) {
+            std::collections::hash_map::Entry::Occupied(e) => Some(e.into_mut()),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                self.peers.lock().get(&peer)?;
+                let (tx, rx) = crossbeam_channel::bounded(self.config.peer_queue_max);
+                let w = peer::PeerWriter {
+                    me: self.config.node_id,
+                    peer,
+                    peers: self.peers.clone(),
+                    config: self.config.clone(),
+                    queue: rx,
+                    dropped: self.dropped.clone(),
+                };
+                thread::Builder::new()
+                    .name(format!("tcp-out-{peer}"))
+                    .spawn(move || w.run())
+                    .ok()?;
+                Some(e.insert(tx))
+            }
         }
-        self.writers.get(&peer)
     }
 }
 
@@ -164,9 +181,10 @@ impl Transport for TcpTransport {
     }
 
     fn send(&mut self, messages: Vec<Message>) {
+        let mut writers = self.writers.lock();
         for m in messages {
             let to = m.to;
-            let sent = match self.writer(to) {
+            let sent = match self.writer(&mut writers, to) {
                 Some(w) => !matches!(
                     w.try_send(m),
                     Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_))
@@ -178,13 +196,15 @@ impl Transport for TcpTransport {
             }
         }
     }
-}
 
-impl Drop for TcpTransport {
-    fn drop(&mut self) {
-        // Writer threads end when their queues close; the listener and readers see the flag.
-        self.stop.store(true, Ordering::Relaxed);
-        let _ = &self.refused;
+    fn try_clone(&self) -> Option<Box<dyn Transport>> {
+        Some(Box::new(TcpTransport {
+            config: self.config.clone(),
+            peers: self.peers.clone(),
+            writers: self.writers.clone(),
+            dropped: self.dropped.clone(),
+            _running: self._running.clone(),
+        }))
     }
 }
 

@@ -150,6 +150,10 @@ impl Conn {
                 Ok(0) => self.dead = true,
                 Ok(n) => {
                     read += n;
+                    // A read that did not fill the buffer emptied the socket: bytes arriving
+                    // later raise a new readiness event, so no second read is spent to hear
+                    // WouldBlock (one system call per request, not two).
+                    self.readable = n == scratch.len();
                     self.inbuf.extend_from_slice(&scratch[..n]);
                     self.start_parsed(key, batch, cx);
                 }

@@ -23,13 +23,22 @@ pub fn cluster(tune: fn(&mut ServerConfig)) -> Cluster {
 }
 
 pub fn cluster_of(store: fn() -> KvStore, tune: fn(&mut ServerConfig)) -> Cluster {
+    cluster_ticking(Duration::from_millis(5), store, tune)
+}
+
+/// A cluster whose ticks are `tick` long (elections after 10 to 20 ticks of silence).
+pub fn cluster_ticking(
+    tick: Duration,
+    store: fn() -> KvStore,
+    tune: fn(&mut ServerConfig),
+) -> Cluster {
     let net = MemNetwork::new();
     let ids = vec![1, 2, 3];
     let nodes: Vec<Arc<Node<KvStore>>> = ids
         .iter()
         .map(|&id| {
             let mut cfg = NodeConfig::new(id, ids.clone());
-            cfg.tick_interval = Duration::from_millis(5);
+            cfg.tick_interval = tick;
             let (t, inbox) = net.join(id);
             Arc::new(Node::start(cfg, store(), MemStorage::new(), t, inbox).unwrap())
         })

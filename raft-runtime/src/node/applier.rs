@@ -9,6 +9,7 @@ use crossbeam_channel::{Receiver, Sender};
 use raft_core::{EntryKind, Index, Payload, Term};
 
 use super::jobs::{ApplyDone, ApplyJob, PendingQuery, Response, Waiter};
+use super::progress::ApplyProgress;
 use crate::error::Error;
 use crate::state_machine::StateMachine;
 /// A client waiting for the entry at an index, if it has this term.
@@ -30,6 +31,8 @@ pub(crate) struct Applier<S: StateMachine> {
     recent: Recent<Response<S>>,
     /// Stale reads queued for this thread and not answered yet (the driver bounds it).
     stale_reads: Arc<AtomicUsize>,
+    /// Where the driver reads `applied`.
+    progress: Arc<ApplyProgress>,
 }
 
 impl<S: StateMachine> Applier<S> {
@@ -39,6 +42,7 @@ impl<S: StateMachine> Applier<S> {
         (snapshot_every, snapshot_every_bytes): (u64, u64),
         recent_max: usize,
         stale_reads: Arc<AtomicUsize>,
+        progress: Arc<ApplyProgress>,
     ) -> Applier<S> {
         Applier {
             sm,
@@ -51,6 +55,7 @@ impl<S: StateMachine> Applier<S> {
             reads: BTreeMap::new(),
             recent: Recent::new(recent_max),
             stale_reads,
+            progress,
         }
     }
 
@@ -72,7 +77,12 @@ impl<S: StateMachine> Applier<S> {
                 }
                 next = jobs.try_recv().ok();
             }
-            if self.applied > before && done.send(ApplyDone::Applied(self.applied)).is_err() {
+            // The driver reads the progress when it wakes; a message wakes it only when it is
+            // waiting for this thread.
+            if self.applied > before
+                && self.progress.driver_waiting()
+                && done.send(ApplyDone::Applied(self.applied)).is_err()
+            {
                 return;
             }
             self.serve_reads();
@@ -101,6 +111,7 @@ impl<S: StateMachine> Applier<S> {
             ApplyJob::Restore(snapshot) => {
                 self.sm.restore(&snapshot.data)?;
                 self.applied = snapshot.meta.index;
+                self.progress.advance(self.applied);
                 self.last_snapshot = self.applied;
                 self.bytes_since_snapshot = 0;
                 self.recent.clear();
@@ -108,15 +119,13 @@ impl<S: StateMachine> Applier<S> {
                 self.fail_waiters(|i| i <= snapshot.meta.index, Error::OutcomeUnknown);
             }
             ApplyJob::Entries(entries) => self.apply(entries)?,
-            ApplyJob::Waiter {
-                index,
-                term,
-                waiter,
-            } => {
-                if index > self.applied {
-                    self.waiters.entry(index).or_default().push((term, waiter));
-                } else {
-                    self.recent.answer_late(index, term, waiter);
+            ApplyJob::Waiters { term, waiters } => {
+                for (index, waiter) in waiters {
+                    if index > self.applied {
+                        self.waiters.entry(index).or_default().push((term, waiter));
+                    } else {
+                        self.recent.answer_late(index, term, waiter);
+                    }
                 }
             }
             ApplyJob::ReadAt { index, queries } => {
@@ -165,6 +174,11 @@ impl<S: StateMachine> Applier<S> {
             ));
         }
         let mut responses = responses.into_iter();
+        if let Some(last) = entries.last() {
+            // Applied already (the state machine has run them all): published before any
+            // client hears its answer, so a status read after an answer includes its entry.
+            self.progress.advance(last.index);
+        }
         for e in &entries {
             debug_assert_eq!(e.index, self.applied + 1, "entries are applied in order");
             let mut response = match e.kind {

@@ -51,9 +51,6 @@ pub(crate) struct Driver<T, S: StateMachine> {
     pub(crate) shutting_down: bool,
     /// Persist requests sent to storage and not yet acknowledged, oldest first.
     pub(crate) pending_ids: std::collections::VecDeque<raft_core::PersistId>,
-    /// Messages to send once a persist is durable (a follower's acknowledgements, a vote), by
-    /// persist id, oldest first. At most one entry per persist in flight.
-    pub(crate) after_persist: std::collections::VecDeque<(raft_core::PersistId, Vec<Message>)>,
     pub(crate) inflight_persists: usize,
     /// The role last reported by the core, to notice leadership ending.
     pub(crate) last_role: Role,
@@ -70,6 +67,8 @@ pub(crate) struct Driver<T, S: StateMachine> {
     pub(crate) stale_reads_max: usize,
     /// How far the apply thread may lag the commit index before new requests are refused.
     pub(crate) apply_lag_entries_max: u64,
+    /// How far the apply thread has got.
+    pub(crate) progress: std::sync::Arc<super::progress::ApplyProgress>,
 }
 
 impl<T: Transport, S: StateMachine> Driver<T, S> {
@@ -87,6 +86,7 @@ impl<T: Transport, S: StateMachine> Driver<T, S> {
             // lease or a timeout is judged at the real time, not at the time the driver last
             // looked.
             self.catch_up();
+            self.follow_applied();
             match input {
                 Input::Message(m) => self.step(m),
                 Input::Request(r) => self.request(r),
@@ -97,6 +97,8 @@ impl<T: Transport, S: StateMachine> Driver<T, S> {
             self.drain_inputs();
             if self.failed.is_none() && !self.shutting_down {
                 self.act();
+                // What this turn committed may have made the lag worth a message per batch.
+                self.follow_applied();
             }
         }
         self.fail_everything();
@@ -128,6 +130,30 @@ impl<T: Transport, S: StateMachine> Driver<T, S> {
                 Err(_) => Input::Applied(ApplyDone::Stopped),
             },
             default(wait) => Input::Tick,
+        }
+    }
+
+    /// Tells the core how far the apply thread has got, and asks that thread for a message per
+    /// batch while the lag is large enough to hold anything back (new requests, or committed
+    /// entries the core keeps until earlier ones are applied); otherwise it reads the progress
+    /// whenever it wakes, without a wake of its own per batch.
+    fn follow_applied(&mut self) {
+        let applied = self.progress.applied();
+        if applied > self.raft.applied_index() {
+            self.raft.handle_applied(applied);
+        }
+        let limit = self
+            .apply_lag_entries_max
+            .min(self.raft.config().unapplied_entries_max);
+        let lag = self.raft.commit_index().saturating_sub(applied);
+        let waiting = lag > limit / 2;
+        self.progress.set_driver_waiting(waiting);
+        if waiting {
+            // A batch applied between the read above and the flag missed the flag: read again.
+            let again = self.progress.applied();
+            if again > self.raft.applied_index() {
+                self.raft.handle_applied(again);
+            }
         }
     }
 
@@ -335,12 +361,13 @@ impl<T: Transport, S: StateMachine> Driver<T, S> {
 
     fn storage_done(&mut self, d: StorageDone) {
         match d {
-            StorageDone::Persisted(id) => {
+            StorageDone::Persisted(id, messages) => {
                 self.inflight_persists = self
                     .inflight_persists
                     .saturating_sub(self.raft_inflight_acked(id));
-                while self.after_persist.front().is_some_and(|(p, _)| *p <= id) {
-                    let (_, messages) = self.after_persist.pop_front().expect("front exists");
+                // Messages that waited on the persist, when the storage thread could not send
+                // them itself.
+                if !messages.is_empty() {
                     self.transport.send(messages);
                 }
                 self.raft.handle_persisted(id);
@@ -403,10 +430,11 @@ impl<T: Transport, S: StateMachine> Driver<T, S> {
             if let Some(p) = rd.persist {
                 self.pending_ids.push_back(p.id);
                 self.inflight_persists += 1;
-                if !rd.persisted_messages.is_empty() {
-                    self.after_persist.push_back((p.id, rd.persisted_messages));
-                }
-                let _ = self.storage_tx.send(StorageJob::Persist(p));
+                // The messages that claim this persist durable travel with it: the storage thread
+                // sends them the moment it is.
+                let _ = self
+                    .storage_tx
+                    .send(StorageJob::Persist(p, rd.persisted_messages));
             }
             // The contract's order: events (so a proposal's waiter reaches the apply thread
             // before its entry), then the snapshot, then the committed entries.
@@ -424,31 +452,13 @@ impl<T: Transport, S: StateMachine> Driver<T, S> {
 
     fn event(&mut self, ev: Event) {
         match ev {
-            Event::ProposalAppended { id, index, term } => {
-                if let Some(waiter) = self.proposals.remove(&id) {
-                    let _ = self.apply_tx.send(ApplyJob::Waiter {
-                        index,
-                        term,
-                        waiter,
-                    });
-                }
-            }
+            Event::ProposalAppended { id, index, term } => self.hand_waiters(id, 1, index, term),
             Event::ProposalsAppended {
                 first,
                 count,
                 index,
                 term,
-            } => {
-                for i in 0..count as u64 {
-                    if let Some(waiter) = self.proposals.remove(&(first + i)) {
-                        let _ = self.apply_tx.send(ApplyJob::Waiter {
-                            index: index + i,
-                            term,
-                            waiter,
-                        });
-                    }
-                }
-            }
+            } => self.hand_waiters(first, count as u64, index, term),
             Event::ReadReady { id, index } => {
                 if let Some(queries) = self.reads.remove(&id) {
                     let _ = self.apply_tx.send(ApplyJob::ReadAt { index, queries });
@@ -490,6 +500,17 @@ impl<T: Transport, S: StateMachine> Driver<T, S> {
                     let _ = self.apply_tx.send(ApplyJob::FailWaitersAbove { index });
                 }
             }
+        }
+    }
+
+    /// Hands the waiters of proposals `first..first + count`, appended at `index..` in `term`,
+    /// to the apply thread, in one job.
+    fn hand_waiters(&mut self, first: ProposalId, count: u64, index: raft_core::Index, term: u64) {
+        let waiters: Vec<_> = (0..count)
+            .filter_map(|i| Some((index + i, self.proposals.remove(&(first + i))?)))
+            .collect();
+        if !waiters.is_empty() {
+            let _ = self.apply_tx.send(ApplyJob::Waiters { term, waiters });
         }
     }
 

@@ -6,7 +6,7 @@ use raft_core::{
     Entry, Index, MembershipChange, NodeId, Payload, PersistId, ProgressView, Role, Snapshot,
     SnapshotMeta, Term,
 };
-use raft_core::{Membership, Persist};
+use raft_core::{Membership, Message, Persist};
 
 use crate::error::Error;
 use crate::state_machine::StateMachine;
@@ -65,13 +65,16 @@ pub(crate) enum Request<S: StateMachine> {
 
 /// Work for the storage thread.
 pub(crate) enum StorageJob {
-    Persist(Persist),
+    /// Make this durable, then send these messages (which claim it is).
+    Persist(Persist, Vec<Message>),
     SaveSnapshot(Snapshot),
 }
 
 /// The storage thread's answers.
 pub(crate) enum StorageDone {
-    Persisted(PersistId),
+    /// Everything up to this persist is durable; the messages that waited on it, for the
+    /// driver to send when the storage thread has no transport of its own.
+    Persisted(PersistId, Vec<Message>),
     Failed(StorageError),
 }
 
@@ -80,11 +83,11 @@ pub(crate) enum ApplyJob<S: StateMachine> {
     /// Replace the state with a snapshot received from the leader.
     Restore(Snapshot),
     Entries(Vec<Entry>),
-    /// Answer `reply` when the entry at `index` is applied: with its result if it has `term`.
-    Waiter {
-        index: Index,
+    /// Answer each waiter when the entry at its index is applied: with its result if the
+    /// entry has `term` (the waiters of one append, which share a term).
+    Waiters {
         term: Term,
-        waiter: Waiter<Response<S>>,
+        waiters: Vec<(Index, Waiter<Response<S>>)>,
     },
     /// Answer `queries` once everything up to `index` is applied.
     ReadAt {

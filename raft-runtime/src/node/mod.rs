@@ -12,6 +12,7 @@ mod driver;
 mod failure;
 mod jobs;
 mod persister;
+mod progress;
 mod reply;
 
 pub use jobs::Status;
@@ -90,16 +91,21 @@ impl<S: StateMachine> Node<S> {
 
         let failure = std::sync::Arc::new(failure::Failure::default());
         let mut threads = Vec::new();
+        // With a handle of its own on the transport, the storage thread sends what waits on a
+        // persist (a follower's acknowledgement, a vote) as soon as it is durable.
+        let acks = transport.try_clone();
         threads.push(spawn(&format!("raft-{id}-storage"), move || {
-            persister::run(storage, storage_jobs, storage_done_tx)
+            persister::run(storage, storage_jobs, storage_done_tx, acks)
         })?);
         let stale_reads = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let progress = Arc::new(progress::ApplyProgress::new(applied));
         let applier = Applier::new(
             state_machine,
             applied,
             (config.snapshot_every_entries, config.snapshot_every_bytes),
             config.recent_results_max,
             stale_reads.clone(),
+            progress.clone(),
         );
         threads.push(spawn(&format!("raft-{id}-apply"), move || {
             applier.run(apply_jobs, apply_done_tx)
@@ -126,7 +132,6 @@ impl<S: StateMachine> Node<S> {
             failed: None,
             shutting_down: false,
             pending_ids: VecDeque::new(),
-            after_persist: VecDeque::new(),
             inflight_persists: 0,
             last_role: raft_core::Role::Follower,
             removed: false,
@@ -135,6 +140,7 @@ impl<S: StateMachine> Node<S> {
             failure: failure.clone(),
             stale_reads,
             stale_reads_max: config.stale_reads_max,
+            progress,
             apply_lag_entries_max: config.apply_lag_entries_max,
         };
         driver.follow_addresses();

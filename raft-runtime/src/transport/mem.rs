@@ -207,4 +207,11 @@ impl Transport for MemTransport {
             self.net.route(m);
         }
     }
+
+    fn try_clone(&self) -> Option<Box<dyn Transport>> {
+        Some(Box::new(MemTransport {
+            id: self.id,
+            net: self.net.clone(),
+        }))
+    }
 }

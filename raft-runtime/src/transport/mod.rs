@@ -23,6 +23,14 @@ pub trait Transport: Send + 'static {
     fn set_addresses(&mut self, addresses: &BTreeMap<NodeId, String>) {
         let _ = addresses;
     }
+
+    /// A second handle on the same transport (the same peers, queues and addresses), for the
+    /// node's storage thread: it sends what waits on a persist (a follower's acknowledgement,
+    /// a vote) the moment the persist is durable, one thread hand-off sooner than through the
+    /// driver. The default, `None`, leaves those messages to the driver.
+    fn try_clone(&self) -> Option<Box<dyn Transport>> {
+        None
+    }
 }
 
 /// The node's inbox, handed to a transport to deliver messages into. Bounded: when the node
