@@ -104,34 +104,48 @@ fn mixed_pipelines_on_many_connections_are_answered_in_order() {
     }
 }
 
-#[test]
-fn a_client_that_does_not_read_its_replies_is_disconnected() {
-    let c = cluster(|s| s.output_bytes_max = 1 << 20);
+/// Stores `value` under `key` on the leader, then has a client ask for it `per_write` times in
+/// each of many writes without ever reading a reply; returns once the server has disconnected
+/// that client, after checking that another client is still served.
+fn read_nothing_until_disconnected(c: &Cluster, key: &str, value: &str, per_write: usize) {
     let leader = c.leader();
     let mut reader = Client::connect(c.addr(leader));
-    let big = "x".repeat(64 << 10);
-    assert_eq!(reader.call(&["SET", "big", &big]), ok());
+    assert_eq!(reader.call(&["SET", key, value]), ok());
     let mut slow = TcpStream::connect(c.addr(leader)).unwrap();
     slow.set_write_timeout(Some(Duration::from_secs(2)))
         .unwrap();
-    let mut pipeline = Vec::new();
-    for _ in 0..100 {
-        request(&["GET", "big"], &mut pipeline);
-    }
     eventually("the server has both clients", || {
         c.servers[leader].clients() == 2
     });
-    // 100 replies of 64 KiB each, again and again, and none read: far past the 1 MiB allowed.
+    let mut pipeline = Vec::new();
+    for _ in 0..per_write {
+        request(&["GET", key], &mut pipeline);
+    }
     for _ in 0..200 {
         if slow.write_all(&pipeline).is_err() {
             break;
         }
     }
-    eventually("the slow client is disconnected", || {
+    eventually("the client that reads nothing is disconnected", || {
         c.servers[leader].clients() == 1
     });
     // The others are served as before.
-    assert_eq!(reader.call(&["GET", "big"]), bulk(&big));
+    assert_eq!(reader.call(&["GET", key]), bulk(value));
+}
+
+#[test]
+fn a_client_that_does_not_read_its_replies_is_disconnected() {
+    // 100 replies of 64 KiB in each write: far past the 1 MiB allowed.
+    let c = cluster(|s| s.output_bytes_max = 1 << 20);
+    read_nothing_until_disconnected(&c, "big", &"x".repeat(64 << 10), 100);
+}
+
+#[test]
+fn a_client_that_stops_reading_is_disconnected_once_its_replies_stall() {
+    // 1 MiB of replies in each write, far below the 64 MiB limit: the server stops reading the
+    // client's requests, and its unread replies stay piled up until the stall limit.
+    let c = cluster(|s| s.output_stall_max = Duration::from_millis(300));
+    read_nothing_until_disconnected(&c, "v", &"x".repeat(1 << 10), 1000);
 }
 
 #[test]
@@ -170,4 +184,57 @@ fn clients_gone_mid_pipeline_leave_nothing_behind() {
         let v: i64 = String::from_utf8(v).unwrap().parse().unwrap();
         assert!(v >= n && v <= sent + 1, "node {i} read {v}, after {n}");
     }
+}
+
+#[test]
+fn a_pipeline_deeper_than_a_connection_takes_at_once_is_answered_whole() {
+    let c = cluster(|_| {});
+    let mut cl = Client::connect(c.addr(c.leader()));
+    assert_eq!(cl.call(&["SET", "k", "v"]), ok());
+    // More requests than one connection starts at a time, arriving in one short read: the rest
+    // wait in the connection's buffer, with nothing more to come from the socket, and must be
+    // started as room is made.
+    for (n, args) in [(4_500, &["PING"][..]), (20_000, &["GET", "k"][..])] {
+        let mut pipeline = Vec::new();
+        for _ in 0..n {
+            request(args, &mut pipeline);
+        }
+        let mut writer = cl.s.try_clone().unwrap();
+        let sender = std::thread::spawn(move || writer.write_all(&pipeline).unwrap());
+        let want = if n == 4_500 {
+            Value::Simple("PONG".into())
+        } else {
+            bulk("v")
+        };
+        for i in 0..n {
+            assert_eq!(cl.reply().as_ref(), Some(&want), "reply {i} of {n}");
+        }
+        sender.join().unwrap();
+    }
+}
+
+#[test]
+fn a_request_held_behind_one_that_timed_out_is_still_answered() {
+    let c = cluster(|s| s.request_timeout = Duration::from_millis(300));
+    let leader = c.leader();
+    let mut cl = Client::connect(c.addr(leader));
+    assert_eq!(cl.call(&["SET", "a", "0"]), ok());
+    // The leader, cut off with its clock stopped, never answers (nor steps down): the SET
+    // times out, and the GET behind it (held, since it must see the SET) is then started and
+    // times out in turn.
+    let ids: Vec<u64> = (1..=3).collect();
+    c.net.isolate(c.nodes[leader].id(), &ids);
+    c.nodes[leader].pause(true).unwrap();
+    let mut pipeline = Vec::new();
+    request(&["SET", "a", "1"], &mut pipeline);
+    request(&["GET", "a"], &mut pipeline);
+    cl.s.write_all(&pipeline).unwrap();
+    let Some(Value::Error(e)) = cl.reply() else {
+        panic!("the SET is answered with an error");
+    };
+    assert!(e.starts_with("ERR outcome unknown"), "{e}");
+    let Some(Value::Error(e)) = cl.reply() else {
+        panic!("the GET is answered with an error");
+    };
+    assert!(e.starts_with("TRYAGAIN"), "{e}");
 }

@@ -74,6 +74,10 @@ pub(super) struct Conn {
     waiting_kind: Kind,
     /// A request parsed and held back until the requests before it are answered.
     held: Option<Op>,
+    /// Whole requests wait in `inbuf`, not started for lack of room.
+    backlog: bool,
+    /// Since when the unwritten replies have stood at `OUT_SOFT` or more.
+    stalled_since: Option<Instant>,
     /// The socket may have bytes not read yet (readiness is edge-triggered).
     readable: bool,
     /// No further request is taken (QUIT, a protocol error, the node gone): the connection
@@ -98,6 +102,8 @@ impl Conn {
             waiting: 0,
             waiting_kind: Kind::Other,
             held: None,
+            backlog: false,
+            stalled_since: None,
             readable: true,
             closing: false,
             dead: false,
@@ -121,10 +127,12 @@ impl Conn {
         self.waiting > 0
     }
 
-    /// Whether the connection could take more requests than it has parsed: it has unread
-    /// bytes and room for them.
+    /// Whether the connection has work for another turn without any event: unread bytes or
+    /// whole requests waiting and room for them, or a held request whose turn has come.
     pub(super) fn wants_turn(&self) -> bool {
-        !self.dead && self.readable && self.has_room()
+        !self.dead
+            && ((self.has_room() && (self.readable || self.backlog))
+                || (self.held.is_some() && self.waiting == 0))
     }
 
     fn has_room(&self) -> bool {
@@ -183,6 +191,9 @@ impl Conn {
                 break;
             }
         }
+        // Stopped with bytes left for lack of room (not for want of bytes): those may be whole
+        // requests, to be started once room is made.
+        self.backlog = !self.has_room() && used < self.inbuf.len();
         self.inbuf.drain(..used);
         if !self.closing && self.inbuf.len() > cx.config.request_bytes_max {
             self.push_done(
@@ -363,7 +374,13 @@ impl Conn {
     }
 
     /// Encodes the answers at the front of the line and writes what the socket takes.
-    pub(super) fn flush(&mut self, output_bytes_max: usize) {
+    pub(super) fn flush(&mut self, now: Instant, output_bytes_max: usize) {
+        if self.written > 0 {
+            // What went out already is dropped before more is added, so the buffer holds only
+            // what is still to be written.
+            self.out.drain(..self.written);
+            self.written = 0;
+        }
         while let Some(Slot {
             answer: Answer::Done(_),
             ..
@@ -387,20 +404,43 @@ impl Conn {
                 Err(_) => self.dead = true,
             }
         }
-        if self.written == self.out.len() {
+        let unwritten = self.out.len() - self.written;
+        if unwritten == 0 {
             self.out.clear();
             self.written = 0;
             if self.out.capacity() > BUFFER_KEEP {
                 self.out = Vec::new();
             }
-        } else if self.out.len() - self.written > output_bytes_max {
-            // A client that does not read its replies is not allowed to pile them up.
-            tracing::debug!(
-                client = self.session.client_id,
-                bytes = self.out.len() - self.written,
-                "closing a client that does not read its replies"
-            );
-            self.dead = true;
         }
+        self.stalled_since = match self.stalled_since {
+            _ if unwritten < OUT_SOFT => None,
+            None => Some(now),
+            since => since,
+        };
+        if unwritten > output_bytes_max {
+            // A client that does not read its replies is not allowed to pile them up.
+            self.close_slow_reader(unwritten);
+        }
+    }
+
+    /// Whether the client has left its replies unread for longer than `max`; such a client is
+    /// disconnected (its requests have been waiting in its socket meanwhile).
+    pub(super) fn stalled_for(&mut self, now: Instant, max: std::time::Duration) -> bool {
+        let stalled = self
+            .stalled_since
+            .is_some_and(|since| now.duration_since(since) >= max);
+        if stalled {
+            self.close_slow_reader(self.out.len() - self.written);
+        }
+        stalled
+    }
+
+    fn close_slow_reader(&mut self, unwritten: usize) {
+        tracing::debug!(
+            client = self.session.client_id,
+            bytes = unwritten,
+            "closing a client that does not read its replies"
+        );
+        self.dead = true;
     }
 }

@@ -195,10 +195,7 @@ impl EventLoop {
             let key = Conn::key_of(tag);
             if let Some(c) = self.conns.get_mut(key) {
                 c.settle(tag, done);
-                if !self.listed[key] {
-                    self.listed[key] = true;
-                    self.active.push(key);
-                }
+                list(&mut self.listed, &mut self.active, key);
             }
         }
         let mut active = std::mem::take(&mut self.active);
@@ -210,10 +207,11 @@ impl EventLoop {
         self.submit();
         if self.cx.now >= self.next_sweep {
             self.next_sweep = self.cx.now + SWEEP_EVERY;
+            let stall_max = self.cx.config.output_stall_max;
             for (key, c) in self.conns.iter_mut() {
-                if c.is_waiting() && c.expire(self.cx.now) && !self.listed[key] {
-                    self.listed[key] = true;
-                    active.push(key);
+                let expired = c.is_waiting() && c.expire(self.cx.now);
+                if expired || c.stalled_for(self.cx.now, stall_max) {
+                    list(&mut self.listed, &mut active, key);
                 }
             }
         }
@@ -222,7 +220,7 @@ impl EventLoop {
             let Some(c) = self.conns.get_mut(key) else {
                 continue;
             };
-            c.flush(self.cx.config.output_bytes_max);
+            c.flush(self.cx.now, self.cx.config.output_bytes_max);
             if c.finished() {
                 self.close(key);
             } else if c.wants_turn() {
@@ -273,10 +271,7 @@ impl EventLoop {
     }
 
     fn activate(&mut self, key: usize) {
-        if !self.listed[key] {
-            self.listed[key] = true;
-            self.active.push(key);
-        }
+        list(&mut self.listed, &mut self.active, key);
     }
 
     fn accept(&mut self) {
@@ -348,6 +343,14 @@ impl EventLoop {
         let mut c = self.conns.remove(key);
         let _ = self.poll.registry().deregister(c.stream());
         self.cx.shared.clients.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Adds `key` to `active` unless it is listed already.
+fn list(listed: &mut [bool], active: &mut Vec<usize>, key: usize) {
+    if !listed[key] {
+        listed[key] = true;
+        active.push(key);
     }
 }
 

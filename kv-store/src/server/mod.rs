@@ -49,6 +49,9 @@ pub struct ServerConfig {
     pub io_threads: usize,
     /// Replies a client may leave unread before it is disconnected, in bytes.
     pub output_bytes_max: usize,
+    /// How long a client may leave 256 KiB or more of replies unread (its further requests
+    /// waiting in its socket meanwhile) before it is disconnected.
+    pub output_stall_max: Duration,
 }
 
 impl ServerConfig {
@@ -63,6 +66,7 @@ impl ServerConfig {
             add_peer: None,
             io_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             output_bytes_max: 64 << 20,
+            output_stall_max: Duration::from_secs(60),
         }
     }
 }

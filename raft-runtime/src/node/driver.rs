@@ -138,10 +138,7 @@ impl<T: Transport, S: StateMachine> Driver<T, S> {
     /// entries the core keeps until earlier ones are applied); otherwise it reads the progress
     /// whenever it wakes, without a wake of its own per batch.
     fn follow_applied(&mut self) {
-        let applied = self.progress.applied();
-        if applied > self.raft.applied_index() {
-            self.raft.handle_applied(applied);
-        }
+        let applied = self.read_applied();
         let limit = self
             .apply_lag_entries_max
             .min(self.raft.config().unapplied_entries_max);
@@ -150,11 +147,17 @@ impl<T: Transport, S: StateMachine> Driver<T, S> {
         self.progress.set_driver_waiting(waiting);
         if waiting {
             // A batch applied between the read above and the flag missed the flag: read again.
-            let again = self.progress.applied();
-            if again > self.raft.applied_index() {
-                self.raft.handle_applied(again);
-            }
+            self.read_applied();
         }
+    }
+
+    /// Tells the core the apply thread's progress; returns it.
+    fn read_applied(&mut self) -> raft_core::Index {
+        let applied = self.progress.applied();
+        if applied > self.raft.applied_index() {
+            self.raft.handle_applied(applied);
+        }
+        applied
     }
 
     /// Gives the core every tick that fell due since the last one (none while paused).
@@ -352,6 +355,8 @@ impl<T: Transport, S: StateMachine> Driver<T, S> {
                 Err(reason) => reply.send(Err(reason.into())),
             },
             Request::Status { reply } => {
+                // Everything applied before the caller asked is in the status.
+                self.follow_applied();
                 let _ = reply.send(self.status());
             }
             Request::Pause(on) => self.paused = on,
@@ -387,6 +392,10 @@ impl<T: Transport, S: StateMachine> Driver<T, S> {
         match d {
             ApplyDone::Applied(index) => self.raft.handle_applied(index),
             ApplyDone::SnapshotTaken { index, data } => {
+                // The apply thread published its progress (through `index`) before sending
+                // this; the core must know it, or it refuses to compact past what it thinks
+                // is applied.
+                self.follow_applied();
                 if self.raft.compact(index, data.clone()).is_ok() {
                     let meta = self.raft.snapshot_meta().expect("just compacted").clone();
                     let _ = self

@@ -6,6 +6,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use raft_core::Index;
 
+/// Sequentially consistent, both of them: the driver sets its flag and then reads `applied`,
+/// the apply thread stores `applied` and then reads the flag, so one of the two always sees
+/// the other's write (with weaker orderings both could read the old values, and the driver
+/// would hear of the batch only at its next tick).
 pub(crate) struct ApplyProgress {
     applied: AtomicU64,
     /// The driver waits for the apply thread: each applied batch is reported by message.
@@ -22,20 +26,20 @@ impl ApplyProgress {
 
     /// The apply thread: the state machine holds every entry through `index`.
     pub(crate) fn advance(&self, index: Index) {
-        self.applied.store(index, Ordering::Release);
+        self.applied.store(index, Ordering::SeqCst);
     }
 
     pub(crate) fn applied(&self) -> Index {
-        self.applied.load(Ordering::Acquire)
+        self.applied.load(Ordering::SeqCst)
     }
 
     /// The apply thread: whether the driver wants a message for this batch.
     pub(crate) fn driver_waiting(&self) -> bool {
-        self.driver_waiting.load(Ordering::Acquire)
+        self.driver_waiting.load(Ordering::SeqCst)
     }
 
     /// The driver: whether it wants a message per applied batch.
     pub(crate) fn set_driver_waiting(&self, on: bool) {
-        self.driver_waiting.store(on, Ordering::Release);
+        self.driver_waiting.store(on, Ordering::SeqCst);
     }
 }

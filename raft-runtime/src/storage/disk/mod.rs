@@ -226,8 +226,8 @@ impl<F: Vfs> DiskStorage<F> {
         let seq = self.segments.last().map_or(1, |s| s.seq + 1);
         let path = self.segment_path(seq);
         self.fs.append(&path, &[]).map_err(|e| io(&path, e))?;
-        // Allocated whole now, so that each batch's fdatasync flushes its data and not the
-        // file's size and block map as well (the rest reads as zeros: see `record::decode`).
+        // Allocated whole now, so that each batch's fdatasync need not also grow the file and
+        // allocate its blocks (the rest reads as zeros: see `record::decode`).
         self.fs
             .preallocate(&path, self.options.segment_bytes_max)
             .and_then(|()| self.fs.sync(&path))
@@ -467,8 +467,8 @@ impl<F: Vfs> Storage for DiskStorage<F> {
             };
             record::encode(&postcard::to_allocvec(&rec).expect("encodes"), &mut buf);
         }
+        let path = self.segment_path(self.segments.last().expect("a segment").seq);
         let seg = self.segments.last_mut().expect("a segment");
-        let path = self.dir.join(format!("wal-{:020}.log", seg.seq));
         self.fs
             .write_at(&path, seg.bytes, &buf)
             .map_err(|e| io(&path, e))?;

@@ -3,6 +3,9 @@
 /// Bytes before a record's payload.
 pub(crate) const HEADER_BYTES: usize = 8;
 
+/// Slack past the last non-zero byte of a buffer in which `records_after` still looks.
+const TRAILING_ZEROS_MAX: usize = 32;
+
 pub(crate) fn encode(payload: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
     out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
@@ -58,6 +61,15 @@ fn record_at(bytes: &[u8]) -> Result<usize, &'static str> {
 /// payload. The search tries every offset, since the damage hides where the next record starts;
 /// it runs only once damage is found.
 pub(crate) fn records_after(buf: &[u8], damaged: usize) -> Vec<(usize, &[u8])> {
+    // A preallocated segment ends in zeros. The search stops a little past the last non-zero
+    // byte, so a garbage length field cannot make it checksum megabytes of nothing. What it
+    // looks for is a record claiming synced bytes; such a record ends with that non-zero count
+    // (postcard's varint: its last byte is non-zero), so none is missed.
+    let end = buf
+        .iter()
+        .rposition(|b| *b != 0)
+        .map_or(0, |last| (last + 1 + TRAILING_ZEROS_MAX).min(buf.len()));
+    let buf = &buf[..end];
     let mut found = Vec::new();
     let mut at = damaged + 1;
     while at + HEADER_BYTES <= buf.len() {
