@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
-use raft_runtime::{Completions, Error, Node};
+use raft_runtime::{Completions, Node};
 use slab::Slab;
 
 use super::conn::{Conn, KEYS_MAX};
@@ -229,44 +229,18 @@ impl EventLoop {
         }
     }
 
-    /// Hands the turn's requests to the node: one call for the writes, one for the reads.
+    /// Hands the turn's requests to the node: one call for the writes, one for the reads. (A
+    /// batch the node cannot take is refused through the mailbox, like any answer.)
     fn submit(&mut self) {
-        let node = &self.cx.node;
-        let b = &mut self.batch;
-        let mut refused = Vec::new();
+        let (node, b) = (&self.cx.node, &mut self.batch);
         if !b.writes.is_empty() {
-            let writes = std::mem::take(&mut b.writes);
-            let tags = tags_of(&writes);
-            if let Err(e) = node.propose_batch(writes, &self.sink) {
-                refused.push((tags, e));
-            }
+            node.propose_batch(std::mem::take(&mut b.writes), &self.sink);
         }
         if !b.reads.is_empty() {
-            let reads = std::mem::take(&mut b.reads);
-            let tags = tags_of(&reads);
-            if let Err(e) = node.read_batch(reads, &self.sink) {
-                refused.push((tags, e));
-            }
+            node.read_batch(std::mem::take(&mut b.reads), &self.sink);
         }
         if !b.stale.is_empty() {
-            let stale = std::mem::take(&mut b.stale);
-            let tags = tags_of(&stale);
-            if let Err(e) = node.read_stale_batch(stale, &self.sink) {
-                refused.push((tags, e));
-            }
-        }
-        for (tags, e) in refused {
-            self.refuse(tags, e);
-        }
-    }
-
-    /// The node took none of a batch: each of its requests is answered with `e` (nothing was
-    /// started, so a retry is safe).
-    fn refuse(&mut self, tags: Vec<u64>, e: Error) {
-        for tag in tags {
-            if let Some(c) = self.conns.get_mut(Conn::key_of(tag)) {
-                c.settle(tag, Done::Kv(Err(e.clone())));
-            }
+            node.read_stale_batch(std::mem::take(&mut b.stale), &self.sink);
         }
     }
 
@@ -352,10 +326,6 @@ fn list(listed: &mut [bool], active: &mut Vec<usize>, key: usize) {
         listed[key] = true;
         active.push(key);
     }
-}
-
-fn tags_of<T>(batch: &[(T, u64)]) -> Vec<u64> {
-    batch.iter().map(|(_, tag)| *tag).collect()
 }
 
 impl Drop for EventLoop {

@@ -514,7 +514,13 @@ impl<T: Transport, S: StateMachine> Driver<T, S> {
 
     /// Hands the waiters of proposals `first..first + count`, appended at `index..` in `term`,
     /// to the apply thread, in one job.
-    fn hand_waiters(&mut self, first: ProposalId, count: u64, index: raft_core::Index, term: u64) {
+    fn hand_waiters(
+        &mut self,
+        first: ProposalId,
+        count: u64,
+        index: raft_core::Index,
+        term: raft_core::Term,
+    ) {
         let waiters: Vec<_> = (0..count)
             .filter_map(|i| Some((index + i, self.proposals.remove(&(first + i))?)))
             .collect();
@@ -573,7 +579,8 @@ impl<T: Transport, S: StateMachine> Driver<T, S> {
     }
 }
 
-fn refuse<S: StateMachine>(r: Request<S>, e: Error) {
+/// Answers every client waiting on `r` with `e`.
+pub(crate) fn refuse<S: StateMachine>(r: Request<S>, e: Error) {
     match r {
         Request::Propose(commands) => refuse_all(commands, e),
         Request::Read(queries) | Request::ReadStale(queries) => refuse_all(queries, e),

@@ -173,25 +173,22 @@ impl<S: StateMachine> Node<S> {
 
     /// Proposes every command of `batch`, in order, in one hand-off to the node: they reach the
     /// core together, as one batch in the log (with whatever else arrived at the same moment).
-    /// Each response goes to `to` with its command's tag. `Err` means none was taken (the node
-    /// is busy or shut down) and `to` hears nothing; `Ok` means every command gets exactly one
-    /// answer, where a lost wait is `Error::OutcomeUnknown` as for [`Node::propose`].
+    /// Each command gets exactly one answer, sent to `to` with its tag: its response, or why
+    /// it failed. A batch the node cannot take is refused there too (`Error::Busy` while its
+    /// request queue is full, `Error::Shutdown` once it has stopped); a lost wait is
+    /// `Error::OutcomeUnknown`, as for [`Node::propose`].
     pub fn propose_batch(
         &self,
         batch: Vec<(Vec<u8>, u64)>,
         to: &Arc<dyn Completions<Response<S>>>,
-    ) -> Result<(), Error> {
-        self.send(Request::Propose(tagged(batch, to)))
+    ) {
+        self.send_batch(Request::Propose(tagged(batch, to)))
     }
 
     /// Linearizable reads of every query in `batch`, confirmed together by one ReadIndex round;
     /// answers go to `to` as for [`Node::propose_batch`].
-    pub fn read_batch(
-        &self,
-        batch: Vec<(S::Query, u64)>,
-        to: &Arc<dyn Completions<Response<S>>>,
-    ) -> Result<(), Error> {
-        self.send(Request::Read(tagged(batch, to)))
+    pub fn read_batch(&self, batch: Vec<(S::Query, u64)>, to: &Arc<dyn Completions<Response<S>>>) {
+        self.send_batch(Request::Read(tagged(batch, to)))
     }
 
     /// Possibly stale reads of every query in `batch`, answered from this node's state as it
@@ -200,8 +197,8 @@ impl<S: StateMachine> Node<S> {
         &self,
         batch: Vec<(S::Query, u64)>,
         to: &Arc<dyn Completions<Response<S>>>,
-    ) -> Result<(), Error> {
-        self.send(Request::ReadStale(tagged(batch, to)))
+    ) {
+        self.send_batch(Request::ReadStale(tagged(batch, to)))
     }
 
     /// A linearizable read: confirmed with a quorum (or the lease, when configured), then
@@ -322,16 +319,30 @@ impl<S: StateMachine> Node<S> {
     }
 
     fn send(&self, r: Request<S>) -> Result<(), Error> {
-        self.requests.try_send(r).map_err(|e| match e {
-            TrySendError::Full(_) => Error::Busy,
-            TrySendError::Disconnected(_) => Error::Shutdown,
-        })
+        self.requests.try_send(r).map_err(|e| refusal(&e))
+    }
+
+    /// Sends a batch whose every request carries its way back: one the node cannot take is
+    /// refused through those.
+    fn send_batch(&self, r: Request<S>) {
+        if let Err(e) = self.requests.try_send(r) {
+            let error = refusal(&e);
+            driver::refuse(e.into_inner(), error);
+        }
     }
 }
 
 impl<S: StateMachine> Drop for Node<S> {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+/// Why a request could not be queued for the driver.
+fn refusal<T>(e: &TrySendError<T>) -> Error {
+    match e {
+        TrySendError::Full(_) => Error::Busy,
+        TrySendError::Disconnected(_) => Error::Shutdown,
     }
 }
 
