@@ -165,9 +165,7 @@ fn run() -> Result<(), String> {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    let q = kv_store::Query::Get {
-        key: format!("key-{}", 2 * WRITES - 1).into_bytes(),
-    };
+    let q = kv_store::Read::local_now(kv_store::Query::get(format!("key-{}", 2 * WRITES - 1)));
     let local = demo.nodes[&leader]
         .node
         .read_stale(q, Duration::from_secs(5))

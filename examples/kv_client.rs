@@ -51,7 +51,18 @@ fn show(v: &Value) -> String {
         Value::Simple(s) => s.clone(),
         Value::Error(e) => format!("(error) {e}"),
         Value::Integer(n) => format!("(integer) {n}"),
-        Value::Bulk(None) | Value::Array(None) => "(nil)".into(),
+        Value::Bulk(None) | Value::Array(None) | Value::Null => "(nil)".into(),
+        Value::Double(t) => format!("(double) {t}"),
+        Value::BigNumber(t) => format!("(big number) {t}"),
+        Value::Boolean(b) => format!("({b})"),
+        Value::Verbatim(_, t) => format!("\"{}\"", String::from_utf8_lossy(t)),
+        Value::Map(pairs) => show(&Value::Array(Some(
+            pairs
+                .iter()
+                .flat_map(|(k, v)| [k.clone(), v.clone()])
+                .collect(),
+        ))),
+        Value::Set(items) | Value::Push(items) => show(&Value::Array(Some(items.clone()))),
         Value::Bulk(Some(b)) => format!("\"{}\"", String::from_utf8_lossy(b)),
         Value::Array(Some(items)) if items.is_empty() => "(empty array)".into(),
         Value::Array(Some(items)) => items

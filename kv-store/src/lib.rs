@@ -18,7 +18,7 @@ pub mod testing;
 
 pub use client::{Client, ClientError};
 pub use machine::{
-    Command, Key, KvError, KvStore, Query, Reply, Session, SetCondition, Value, Write,
-    REPLY_BYTES_MAX, SESSION_TTL_ENTRIES,
+    wall_clock_ms, Command, Expiry, Key, KvError, KvStore, Query, Read, Reply, Session,
+    SetCondition, StringRead, StringWrite, Value, Write, REPLY_BYTES_MAX, SESSION_TTL_ENTRIES,
 };
 pub use server::{Server, ServerConfig};

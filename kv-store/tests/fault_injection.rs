@@ -18,7 +18,7 @@ use kv_store::testing::nemesis::{
     run_all, Change, Client, Cluster, Fault, Nemesis, Outcome, Settings, View,
 };
 use kv_store::testing::TestRng;
-use kv_store::{Command, KvStore, Query, Reply, SetCondition, Write};
+use kv_store::{wall_clock_ms, Command, KvStore, Query, Read, Reply, Write};
 use parking_lot::Mutex;
 use raft_core::{ChangeStep, MembershipChange, NodeId, Role};
 use raft_runtime::{DiskOptions, DiskStorage, Error, MemNetwork, Node, NodeConfig};
@@ -151,7 +151,7 @@ impl Cluster for InProcess {
     fn digest(&self, id: NodeId) -> Option<i64> {
         match self
             .node(id)?
-            .read_stale(Query::Digest, Duration::from_secs(5))
+            .read_stale(Read::local_now(Query::Digest), Duration::from_secs(5))
         {
             Ok(Reply::Int(d)) => Some(d),
             _ => None,
@@ -205,6 +205,7 @@ impl InProcessClient {
         };
         let write = Write {
             session: None,
+            time_ms: wall_clock_ms(),
             command,
         };
         match node.propose(write.encode(), TIMEOUT) {
@@ -224,7 +225,7 @@ impl Client for InProcessClient {
         let Some(node) = self.node(rng) else {
             return Outcome::NotApplied;
         };
-        match node.read(Query::Get { key: key.to_vec() }, TIMEOUT) {
+        match node.read(Read::now(Query::get(key)), TIMEOUT) {
             Ok(Reply::Bulk(v)) => Outcome::Done(Some(v)),
             Ok(Reply::Nil) => Outcome::Done(None),
             Ok(other) => panic!("a read answered {other:?}"),
@@ -233,11 +234,7 @@ impl Client for InProcessClient {
     }
 
     fn set(&mut self, rng: &mut TestRng, key: &[u8], value: &[u8]) -> Outcome<()> {
-        let set = Command::Set {
-            key: key.to_vec(),
-            value: value.to_vec(),
-            condition: SetCondition::Always,
-        };
+        let set = Command::set(key, value);
         match self.write(rng, set) {
             Outcome::Done(Reply::Ok) => Outcome::Done(()),
             Outcome::Done(other) => panic!("a SET answered {other:?}"),

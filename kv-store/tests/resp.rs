@@ -1,6 +1,8 @@
 //! RESP2 parsing and encoding, including hostile input.
 
-use kv_store::resp::{encode, parse_reply, parse_request, Framer, Limits, ProtocolError, Value};
+use kv_store::resp::{
+    encode, encode_for, parse_reply, parse_request, Framer, Limits, Protocol, ProtocolError, Value,
+};
 use proptest::prelude::*;
 
 fn req(parts: &[&str]) -> Vec<u8> {
@@ -79,6 +81,51 @@ fn replies_encode_as_redis_does() {
             parse_reply(&out, &Limits::default()),
             Ok(Some((v, out.len())))
         );
+    }
+}
+
+#[test]
+fn resp3_replies_encode_as_redis_does_in_both_protocols() {
+    let bulk = |s: &str| Value::Bulk(Some(s.as_bytes().to_vec()));
+    let cases = [
+        (Value::Bulk(None), "_\r\n", "$-1\r\n"),
+        (Value::Array(None), "_\r\n", "*-1\r\n"),
+        (
+            Value::Map(vec![(bulk("f"), Value::Integer(1))]),
+            "%1\r\n$1\r\nf\r\n:1\r\n",
+            "*2\r\n$1\r\nf\r\n:1\r\n",
+        ),
+        (
+            Value::Set(vec![bulk("a")]),
+            "~1\r\n$1\r\na\r\n",
+            "*1\r\n$1\r\na\r\n",
+        ),
+        (Value::Double("1.5".into()), ",1.5\r\n", "$3\r\n1.5\r\n"),
+        (Value::Boolean(true), "#t\r\n", ":1\r\n"),
+        (
+            Value::Verbatim("txt".into(), b"hi".to_vec()),
+            "=6\r\ntxt:hi\r\n",
+            "$2\r\nhi\r\n",
+        ),
+        (
+            Value::BigNumber("12345678901234567890".into()),
+            "(12345678901234567890\r\n",
+            "$20\r\n12345678901234567890\r\n",
+        ),
+    ];
+    for (v, resp3, resp2) in cases {
+        let mut out = Vec::new();
+        encode_for(&v, Protocol::Resp3, &mut out);
+        assert_eq!(String::from_utf8_lossy(&out), resp3, "{v:?}");
+        let back = parse_reply(&out, &Limits::default()).unwrap().unwrap().0;
+        let expected_back = match &v {
+            Value::Bulk(None) | Value::Array(None) => Value::Null,
+            other => other.clone(),
+        };
+        assert_eq!(back, expected_back);
+        let mut out = Vec::new();
+        encode_for(&v, Protocol::Resp2, &mut out);
+        assert_eq!(String::from_utf8_lossy(&out), resp2, "{v:?}");
     }
 }
 

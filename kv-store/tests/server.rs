@@ -99,11 +99,17 @@ fn errors_are_resp_errors_a_person_can_act_on() {
         cl.call(&["SET", "a", "b", "MAYBE"]),
         Value::Error("ERR syntax error".into())
     );
-    assert_eq!(
-        cl.call(&["HELLO", "3"]),
-        Value::Error("ERR unknown command 'HELLO', with args beginning with: '3' ".into()),
-        "RESP3 clients fall back to RESP2"
+    // HELLO switches the protocol and describes the server.
+    let Value::Map(hello) = cl.call(&["HELLO", "3"]) else {
+        panic!("HELLO 3 is answered with a map");
+    };
+    assert!(
+        hello.contains(&(bulk("proto"), Value::Integer(3))),
+        "{hello:?}"
     );
+    assert_eq!(cl.call(&["GET", "missing"]), Value::Null, "RESP3's null");
+    assert!(matches!(cl.call(&["HELLO", "2"]), Value::Array(Some(_))));
+    assert_eq!(cl.call(&["GET", "missing"]), Value::Bulk(None));
     // Nested sessions would make parsing recurse once per level (a stack overflow with
     // thousands): refused, however deep.
     let mut nested: Vec<&str> = Vec::new();
@@ -144,10 +150,21 @@ fn nothing_is_answered_ok_that_was_not_done() {
         err("ERR value is not an integer or out of range")
     );
     assert_eq!(cl.call(&["SELECT", "0"]), ok());
+    // COMMAND describes exactly the commands the server dispatches on.
+    let Value::Array(Some(get)) = cl.call(&["COMMAND", "INFO", "get"]) else {
+        panic!("COMMAND INFO answers an array");
+    };
+    assert!(matches!(&get[0], Value::Array(Some(info)) if info[1] == Value::Integer(2)));
+    let Value::Integer(count) = cl.call(&["COMMAND", "COUNT"]) else {
+        panic!("COMMAND COUNT answers a number");
+    };
+    let Value::Array(Some(all)) = cl.call(&["COMMAND"]) else {
+        panic!("COMMAND answers an array");
+    };
+    assert_eq!(all.len() as i64, count);
     for probe in [
         &["CLIENT", "LIST"][..],
-        &["COMMAND"],
-        &["COMMAND", "DOCS"],
+        &["COMMAND", "NOPE"],
         &["CONFIG", "SET", "maxmemory", "1"],
     ] {
         let v = cl.call(probe);

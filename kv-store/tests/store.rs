@@ -1,25 +1,32 @@
-//! The key-value state machine: commands, exactly-once sessions, snapshots.
+//! The key-value state machine: commands, exactly-once sessions, the replicated clock and
+//! deadlines, snapshots. (Every Redis command's replies are checked against Redis's own in
+//! `redis_compat.rs`.)
 
-use kv_store::{Command, KvError, KvStore, Query, Reply, Session, SetCondition, Write};
+use kv_store::machine::{Expiry, KeyRead, KeyWrite, SetCondition, StringWrite};
+use kv_store::{Command, KvError, KvStore, Query, Read, Reply, Session, Write};
 use raft_runtime::StateMachine;
 
+/// The time every write below is stamped with, unless a test says otherwise.
+const T0: u64 = 1_700_000_000_000;
+
 fn w(command: Command) -> Write {
+    at(T0, command)
+}
+
+fn at(time_ms: u64, command: Command) -> Write {
     Write {
         session: None,
+        time_ms,
         command,
     }
 }
 
 fn set(k: &str, v: &str) -> Command {
-    Command::Set {
-        key: k.into(),
-        value: v.into(),
-        condition: SetCondition::Always,
-    }
+    Command::set(k, v)
 }
 
 fn get(s: &KvStore, k: &str) -> Reply {
-    s.read(&Query::Get { key: k.into() })
+    s.read(&Read::at(T0, Query::get(k)))
 }
 
 /// Runs `writes` from index 1 on and returns the replies.
@@ -32,78 +39,18 @@ fn run(s: &mut KvStore, writes: Vec<Write>) -> Vec<Reply> {
 }
 
 #[test]
-fn every_command_does_what_redis_does() {
+fn writes_and_reads_answer_as_redis_does() {
     let mut s = KvStore::new();
     let cases: Vec<(Command, Reply)> = vec![
         (set("a", "1"), Reply::Ok),
-        (
-            Command::Set {
-                key: "a".into(),
-                value: "2".into(),
-                condition: SetCondition::IfAbsent,
-            },
-            Reply::Nil,
-        ),
-        (
-            Command::Set {
-                key: "a".into(),
-                value: "3".into(),
-                condition: SetCondition::IfPresent,
-            },
-            Reply::Ok,
-        ),
-        (
-            Command::Set {
-                key: "b".into(),
-                value: "x".into(),
-                condition: SetCondition::IfPresent,
-            },
-            Reply::Nil,
-        ),
-        (
-            Command::IncrBy {
-                key: "n".into(),
-                by: 5,
-            },
-            Reply::Int(5),
-        ),
-        (
-            Command::IncrBy {
-                key: "n".into(),
-                by: -7,
-            },
-            Reply::Int(-2),
-        ),
-        (
-            Command::IncrBy {
-                key: "a".into(),
-                by: 1,
-            },
-            Reply::Int(4),
-        ),
-        (set("s", "text"), Reply::Ok),
-        (
-            Command::IncrBy {
-                key: "s".into(),
-                by: 1,
-            },
-            Reply::Error(KvError::NotAnInteger),
-        ),
+        (Command::incr_by("a", 41), Reply::Int(42)),
         (
             Command::Cas {
                 key: "a".into(),
-                expected: Some("4".into()),
+                expected: Some("42".into()),
                 new: "cas".into(),
             },
             Reply::Int(1),
-        ),
-        (
-            Command::Cas {
-                key: "a".into(),
-                expected: Some("4".into()),
-                new: "again".into(),
-            },
-            Reply::Int(0),
         ),
         (
             Command::Cas {
@@ -114,34 +61,21 @@ fn every_command_does_what_redis_does() {
             Reply::Int(1),
         ),
         (
-            Command::MSet {
-                pairs: vec![("m1".into(), "x".into()), ("m2".into(), "y".into())],
-            },
-            Reply::Ok,
+            Command::del(vec!["new".into(), "missing".into()]),
+            Reply::Int(1),
         ),
         (
-            Command::Del {
-                keys: vec!["m1".into(), "missing".into()],
-            },
-            Reply::Int(1),
+            Command::incr_by("a", 1),
+            Reply::Error(KvError::NotAnInteger),
         ),
     ];
     for (i, (c, expected)) in cases.into_iter().enumerate() {
         assert_eq!(s.write(i as u64 + 1, w(c.clone())), expected, "{c:?}");
     }
     assert_eq!(get(&s, "a"), Reply::Bulk("cas".into()));
-    assert_eq!(get(&s, "m1"), Reply::Nil);
     assert_eq!(
-        s.read(&Query::Exists {
-            keys: vec!["a".into(), "m2".into(), "zz".into()]
-        }),
-        Reply::Int(2)
-    );
-    assert_eq!(
-        s.read(&Query::MGet {
-            keys: vec!["m2".into(), "zz".into()]
-        }),
-        Reply::Values(vec![Some("y".into()), None])
+        s.read(&Read::at(T0, Query::mget(vec!["a".into(), "zz".into()]))),
+        Reply::Array(vec![Reply::Bulk("cas".into()), Reply::Nil])
     );
     run(
         &mut s,
@@ -151,45 +85,33 @@ fn every_command_does_what_redis_does() {
             w(set("users", "x")),
         ],
     );
+    let scan = Query::ScanPrefix {
+        prefix: "user:".into(),
+        limit: 10,
+    };
     assert_eq!(
-        s.read(&Query::Scan {
-            prefix: "user:".into(),
-            limit: 10
-        }),
-        Reply::Pairs(vec![
-            ("user:1".into(), "ann".into()),
-            ("user:2".into(), "bob".into())
-        ])
+        s.read(&Read::at(T0, scan)),
+        Reply::Array(
+            ["user:1", "ann", "user:2", "bob"]
+                .map(|b| Reply::Bulk(b.into()))
+                .to_vec()
+        )
     );
     assert_eq!(
-        s.write(
-            99,
-            w(Command::IncrBy {
-                key: "n".into(),
-                by: i64::MAX
-            })
-        ),
-        Reply::Int(i64::MAX - 2)
+        s.write(99, w(Command::incr_by("n", i64::MAX))),
+        Reply::Int(i64::MAX)
     );
-    assert!(matches!(
-        s.write(
-            100,
-            w(Command::IncrBy {
-                key: "n".into(),
-                by: 3
-            })
-        ),
-        Reply::Error(_)
-    ));
+    assert_eq!(
+        s.write(100, w(Command::incr_by("n", 1))),
+        Reply::Error(KvError::Overflow)
+    );
 }
 
 fn incr_in(client: u64, seq: u64, by: i64) -> Write {
     Write {
         session: Some(Session { client, seq }),
-        command: Command::IncrBy {
-            key: "c".into(),
-            by,
-        },
+        time_ms: T0,
+        command: Command::incr_by("c", by),
     }
 }
 
@@ -218,6 +140,7 @@ fn a_retried_write_is_applied_once_and_answered_as_the_first_time() {
     assert!(matches!(s.write(15, incr_in(13, 0, 1)), Reply::Error(_)));
     let nested = Write {
         session: Some(Session { client: 13, seq: 2 }),
+        time_ms: T0,
         command: Command::RegisterSession,
     };
     assert!(matches!(s.write(16, nested), Reply::Error(_)));
@@ -251,6 +174,7 @@ fn idle_sessions_expire_by_log_position_on_every_replica_alike() {
             2,
             Write {
                 session: Some(Session { client: 1, seq: 1 }),
+                time_ms: T0,
                 command: set("k", "v"),
             },
         );
@@ -276,10 +200,8 @@ fn a_snapshot_restores_the_state_and_sessions_and_refuses_damage() {
             w(set("a", "1")),
             Write {
                 session: Some(Session { client: 1, seq: 9 }),
-                command: Command::IncrBy {
-                    key: "n".into(),
-                    by: 4,
-                },
+                time_ms: T0,
+                command: Command::incr_by("n", 4),
             },
         ],
     );
@@ -290,10 +212,8 @@ fn a_snapshot_restores_the_state_and_sessions_and_refuses_damage() {
     // The session came along: the retry is still recognised.
     let retry = Write {
         session: Some(Session { client: 1, seq: 9 }),
-        command: Command::IncrBy {
-            key: "n".into(),
-            by: 4,
-        },
+        time_ms: T0,
+        command: Command::incr_by("n", 4),
     };
     assert_eq!(t.write(4, retry), Reply::Int(4));
     let mut damaged = snap.clone();
@@ -325,18 +245,10 @@ fn undecodable_commands_are_refused_alike_everywhere() {
 #[test]
 fn a_read_larger_than_the_reply_limit_is_refused_not_built() {
     let mut s = KvStore::new();
-    let big = vec![b'x'; 1 << 20];
-    s.write(
-        1,
-        w(Command::Set {
-            key: "big".into(),
-            value: big,
-            condition: SetCondition::Always,
-        }),
-    );
+    s.write(1, w(Command::set("big", vec![b'x'; 1 << 20])));
     let copies = kv_store::REPLY_BYTES_MAX / (1 << 20) + 1;
     let keys = vec![b"big".to_vec(); copies];
-    let Reply::Error(e) = s.read(&Query::MGet { keys }) else {
+    let Reply::Error(e) = s.read(&Read::at(T0, Query::mget(keys))) else {
         panic!("an MGET over the limit was answered");
     };
     assert!(
@@ -346,21 +258,130 @@ fn a_read_larger_than_the_reply_limit_is_refused_not_built() {
     assert!(e.to_string().contains("over the limit"), "{e}");
     // Under the limit it is answered.
     let keys = vec![b"big".to_vec(); 2];
-    assert!(matches!(s.read(&Query::MGet { keys }), Reply::Values(v) if v.len() == 2));
+    assert!(matches!(s.read(&Read::at(T0, Query::mget(keys))), Reply::Array(v) if v.len() == 2));
     // A scan past the limit is refused the same way.
     for i in 0..copies {
         s.write(
             i as u64 + 2,
-            w(Command::Set {
-                key: format!("p{i}").into(),
-                value: vec![b'y'; 1 << 20],
-                condition: SetCondition::Always,
-            }),
+            w(Command::set(format!("p{i}"), vec![b'y'; 1 << 20])),
         );
     }
-    let scan = Query::Scan {
+    let scan = Query::ScanPrefix {
         prefix: b"p".to_vec(),
         limit: 100_000,
     };
-    assert!(matches!(s.read(&scan), Reply::Error(_)));
+    assert!(matches!(s.read(&Read::at(T0, scan)), Reply::Error(_)));
+}
+
+fn set_px(key: &str, ms: u64) -> Command {
+    Command::String(StringWrite::Set {
+        key: key.into(),
+        value: "v".into(),
+        condition: SetCondition::Always,
+        expiry: Expiry::In(ms),
+        get: false,
+    })
+}
+
+fn pttl(s: &KvStore, key: &str, now: u64) -> Reply {
+    let q = Query::Key(KeyRead::Ttl {
+        key: key.into(),
+        millis: true,
+        absolute: false,
+    });
+    s.read(&Read::at(now, q))
+}
+
+/// Time enters only through the log: a deadline is the write's time on the replicated clock
+/// plus the TTL, and the clock never goes backwards, whatever the proposers' clocks say.
+#[test]
+fn deadlines_run_on_the_replicated_clock_which_never_goes_backwards() {
+    let mut s = KvStore::new();
+    s.write(1, at(T0, set_px("k", 1000)));
+    assert_eq!(s.clock_ms(), T0);
+    assert_eq!(pttl(&s, "k", T0 + 300), Reply::Int(700));
+    // A leader whose clock is behind stamps an earlier time: the clock stays where it was,
+    // and a TTL set now counts from the replicated clock, not from the stale one.
+    s.write(2, at(T0 - 60_000, set_px("j", 1000)));
+    assert_eq!(s.clock_ms(), T0);
+    assert_eq!(pttl(&s, "j", T0), Reply::Int(1000));
+    assert_eq!(pttl(&s, "k", T0), Reply::Int(1000));
+}
+
+/// A linearizable read never returns a key whose deadline its reader's clock has passed, and
+/// when that relies on a time the log has not reached it is sent through the log, so that no
+/// later read (on a leader whose clock is behind) finds the key alive again.
+#[test]
+fn a_read_that_relies_on_an_unlogged_time_goes_through_the_log() {
+    let mut s = KvStore::new();
+    s.write(1, at(T0, set_px("k", 1000)));
+    let q = Query::get("k");
+    // Before the deadline: answered.
+    assert_eq!(
+        s.read(&Read::at(T0 + 999, q.clone())),
+        Reply::Bulk("v".into())
+    );
+    // Past it on the reader's clock only: a local read says absent; a linearizable one must
+    // go through the log.
+    assert_eq!(s.read(&Read::local_at(T0 + 1000, q.clone())), Reply::Nil);
+    let Reply::ReadThroughLog(again) = s.read(&Read::at(T0 + 1000, q.clone())) else {
+        panic!("answered without moving the replicated clock");
+    };
+    // Through the log, the clock moves to the reader's time and the key is gone...
+    assert_eq!(s.write(2, at(T0 + 1000, Command::Read(*again))), Reply::Nil);
+    // ...for every later reader, even one whose clock is far behind.
+    assert_eq!(s.read(&Read::at(T0, q)), Reply::Nil);
+    assert_eq!(pttl(&s, "k", T0), Reply::Int(-2));
+}
+
+/// Active expiry goes through the log: it reclaims what the replicated clock has passed, and
+/// nothing else, the same on every replica.
+#[test]
+fn active_expiry_reclaims_keys_whose_deadline_the_clock_has_passed() {
+    let log = vec![
+        at(T0, set_px("a", 10)),
+        at(T0, set_px("b", 10)),
+        at(T0, set_px("c", 5000)),
+        at(T0, set("d", "forever")),
+        at(T0 + 20, Command::ExpireDue { limit: 1 }),
+        at(T0 + 20, Command::ExpireDue { limit: 100 }),
+        at(T0 + 20, Command::ExpireDue { limit: 100 }),
+    ];
+    let mut s = KvStore::new();
+    let replies = run(&mut s, log.clone());
+    assert_eq!(replies[4..], [Reply::Int(1), Reply::Int(1), Reply::Int(0)]);
+    assert_eq!(s.len(), 2);
+    let next = s.read(&Read::at(T0, Query::NextDeadline));
+    assert_eq!(next, Reply::Int((T0 + 5000) as i64));
+    // A replica that applied the same log, with reads in between, has the same state.
+    let mut r = KvStore::new();
+    for (i, wr) in log.into_iter().enumerate() {
+        r.read(&Read::at(T0 + 30, Query::get("a")));
+        r.write(i as u64 + 1, wr);
+    }
+    assert_eq!(r.digest(), s.digest());
+}
+
+/// Deadlines and the clock are part of the state: a snapshot carries them.
+#[test]
+fn deadlines_and_the_clock_survive_a_snapshot() {
+    let mut s = KvStore::new();
+    run(
+        &mut s,
+        vec![
+            at(T0, set_px("k", 1000)),
+            at(T0 + 500, set("other", "x")),
+            at(
+                T0 + 500,
+                Command::Key(KeyWrite::Persist {
+                    key: "other".into(),
+                }),
+            ),
+        ],
+    );
+    let mut t = KvStore::new();
+    t.restore(&s.snapshot()).unwrap();
+    assert_eq!(t.clock_ms(), T0 + 500);
+    assert_eq!(pttl(&t, "k", T0 + 500), Reply::Int(500));
+    assert_eq!(t.digest(), s.digest());
 }

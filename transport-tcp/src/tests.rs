@@ -290,10 +290,8 @@ fn a_raft_cluster_runs_over_tcp_and_survives_losing_its_leader() {
     let write = |nodes: &HashMap<NodeId, Node<kv_store::KvStore>>, n: i64| {
         let w = kv_store::Write {
             session: None,
-            command: kv_store::Command::IncrBy {
-                key: b"n".to_vec(),
-                by: n,
-            },
+            time_ms: kv_store::wall_clock_ms(),
+            command: kv_store::Command::incr_by("n", n),
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
@@ -317,7 +315,7 @@ fn a_raft_cluster_runs_over_tcp_and_survives_losing_its_leader() {
     nodes.insert(leader, start(leader, storage[leader as usize - 1].clone()));
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let q = kv_store::Query::Get { key: b"n".to_vec() };
+        let q = kv_store::Read::local_now(kv_store::Query::get("n"));
         if let Ok(v) = nodes[&leader].read_stale(q, Duration::from_secs(1)) {
             if v == kv_store::Reply::Bulk(b"3".to_vec()) {
                 break;

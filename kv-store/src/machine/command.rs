@@ -1,10 +1,12 @@
-//! What goes through the log (writes), what is answered locally (queries), and the replies.
-//! Writes are postcard-encoded into the log, and only this file knows their shape; queries and
-//! replies stay in the process and are never encoded.
+//! What goes through the log (writes) and what is answered locally (reads). Writes are
+//! postcard-encoded into the log, and only this module knows their shape; reads stay in the
+//! process and are never encoded.
 
 use serde::{Deserialize, Serialize};
 
-use super::error::KvError;
+use super::hashes::{HashRead, HashWrite};
+use super::keys::{KeyRead, KeyWrite};
+use super::strings::{Expiry, SetCondition, StringRead, StringWrite};
 
 /// A key: any bytes.
 pub type Key = Vec<u8>;
@@ -18,6 +20,10 @@ pub struct Write {
     /// The client must name a session it registered (`Command::RegisterSession`); a write that
     /// names an unknown or expired one is refused and never executed.
     pub session: Option<Session>,
+    /// The proposer's wall clock when it proposed the write, in milliseconds since the Unix
+    /// epoch. The replicated clock is the largest time applied so far: it never goes backwards,
+    /// and deadlines are measured against it.
+    pub time_ms: u64,
     /// What the write does.
     pub command: Command,
 }
@@ -33,49 +39,16 @@ pub struct Session {
     pub seq: u64,
 }
 
-/// When a `Set` takes effect.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum SetCondition {
-    /// Whether or not the key exists (a plain SET).
-    Always,
-    /// Only if the key does not exist (NX).
-    IfAbsent,
-    /// Only if the key exists (XX).
-    IfPresent,
-}
-
-/// What a write does to the map.
+/// What a write does.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
-    /// Sets `key` to `value` if `condition` holds. Replies `Ok`, or `Nil` when the condition kept
-    /// it from happening.
-    Set {
-        /// The key.
-        key: Key,
-        /// Its new value.
-        value: Value,
-        /// When to set it.
-        condition: SetCondition,
-    },
-    /// Deletes the keys; replies with how many existed.
-    Del {
-        /// The keys to delete.
-        keys: Vec<Key>,
-    },
-    /// Adds `by` to the decimal integer at `key` (0 when absent) and stores the sum; replies with
-    /// it. Refused with `NotAnInteger` or `Overflow`, changing nothing.
-    IncrBy {
-        /// The key holding the integer.
-        key: Key,
-        /// The amount to add (negative to subtract).
-        by: i64,
-    },
-    /// Sets every pair in one step.
-    MSet {
-        /// Each key with its new value, set in order (a later pair for the same key wins).
-        pairs: Vec<(Key, Value)>,
-    },
-    /// Sets `new` if the current value is `expected` (`None`: the key is absent).
+    /// A string command.
+    String(StringWrite),
+    /// A hash command.
+    Hash(HashWrite),
+    /// A keyspace command.
+    Key(KeyWrite),
+    /// Sets `new` if the key holds `expected` (`None`: the key is absent); 1 if swapped.
     Cas {
         /// The key.
         key: Key,
@@ -87,29 +60,29 @@ pub enum Command {
     /// Opens an exactly-once session (Raft thesis 6.3). Its id, the answer, is the log index of
     /// this entry, so every replica agrees on it.
     RegisterSession,
+    /// Active expiry: reclaims up to `limit` keys whose deadline the replicated clock has
+    /// reached; replies how many.
+    ExpireDue {
+        /// The most keys reclaimed.
+        limit: u32,
+    },
+    /// A read answered at its place in the log, after the clock has moved to the write's time
+    /// (for a linearizable read that got [`Reply::ReadThroughLog`](super::Reply)).
+    Read(Query),
 }
 
-/// A read-only question, answered from a node's state.
+/// A read-only question.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Query {
-    /// The value of `key`; `Nil` when absent.
-    Get {
-        /// The key.
-        key: Key,
-    },
-    /// How many of `keys` exist (a key named twice counts twice).
-    Exists {
-        /// The keys to look for.
-        keys: Vec<Key>,
-    },
-    /// The values of `keys`, in order, with `None` for each absent one. Refused with
-    /// `ReplyTooLarge` beyond [`REPLY_BYTES_MAX`](super::REPLY_BYTES_MAX).
-    MGet {
-        /// The keys to read.
-        keys: Vec<Key>,
-    },
-    /// Keys starting with `prefix`, in order, at most `limit` of them, with their values.
-    Scan {
+    /// A string read.
+    String(StringRead),
+    /// A hash read.
+    Hash(HashRead),
+    /// A keyspace read.
+    Key(KeyRead),
+    /// String keys starting with `prefix`, in byte order, at most `limit` of them, with their
+    /// values (SCANPREFIX).
+    ScanPrefix {
         /// The prefix the keys start with.
         prefix: Key,
         /// The most pairs returned.
@@ -117,27 +90,90 @@ pub enum Query {
     },
     /// A checksum of the whole state, for comparing replicas.
     Digest,
+    /// The earliest deadline of any key (`Int`), or `Nil`: for the active expirer.
+    NextDeadline,
 }
 
-/// What a write or query answers. Typed, and never encoded: a reply goes from the state
-/// machine to the waiting connection as it is, and the server turns it into RESP.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Reply {
-    /// Done.
-    Ok,
-    /// No value (a missing key, or a conditional write that did not happen).
-    #[default]
-    Nil,
-    /// A count or a number.
-    Int(i64),
-    /// One value.
-    Bulk(Value),
-    /// An array of values that may be missing (MGET).
-    Values(Vec<Option<Value>>),
-    /// An array of key, value, key, value... (SCAN).
-    Pairs(Vec<(Key, Value)>),
-    /// The command was refused by the state machine; it changed nothing.
-    Error(KvError),
+/// A query as a node answers it: at a time, linearizably or from the node's own state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Read {
+    /// The reader's wall clock, in milliseconds since the Unix epoch: keys whose deadline it
+    /// has reached are absent.
+    pub time_ms: u64,
+    /// A local (possibly stale) read, which may rely on the reader's clock as it is. A
+    /// linearizable read instead gets [`Reply::ReadThroughLog`](super::Reply) when its answer
+    /// relies on a deadline the replicated clock has not reached.
+    pub local: bool,
+    /// The question.
+    pub query: Query,
+}
+
+impl Command {
+    /// SET `key` `value` (no condition, no deadline).
+    pub fn set(key: impl Into<Key>, value: impl Into<Value>) -> Command {
+        Command::String(StringWrite::Set {
+            key: key.into(),
+            value: value.into(),
+            condition: SetCondition::Always,
+            expiry: Expiry::Never,
+            get: false,
+        })
+    }
+
+    /// INCRBY `key` `by`.
+    pub fn incr_by(key: impl Into<Key>, by: i64) -> Command {
+        Command::String(StringWrite::IncrBy {
+            key: key.into(),
+            by,
+        })
+    }
+
+    /// DEL `keys`.
+    pub fn del(keys: Vec<Key>) -> Command {
+        Command::Key(KeyWrite::Del { keys })
+    }
+}
+
+impl Query {
+    /// GET `key`.
+    pub fn get(key: impl Into<Key>) -> Query {
+        Query::String(StringRead::Get { key: key.into() })
+    }
+
+    /// MGET `keys`.
+    pub fn mget(keys: Vec<Key>) -> Query {
+        Query::String(StringRead::MGet { keys })
+    }
+}
+
+impl Read {
+    /// A linearizable read of `query` now, on this machine's clock.
+    pub fn now(query: Query) -> Read {
+        Read::at(wall_clock_ms(), query)
+    }
+
+    /// A local read of `query` now, on this machine's clock.
+    pub fn local_now(query: Query) -> Read {
+        Read::local_at(wall_clock_ms(), query)
+    }
+
+    /// A linearizable read of `query` at `time_ms`.
+    pub fn at(time_ms: u64, query: Query) -> Read {
+        Read {
+            time_ms,
+            local: false,
+            query,
+        }
+    }
+
+    /// A local read of `query` at `time_ms`.
+    pub fn local_at(time_ms: u64, query: Query) -> Read {
+        Read {
+            time_ms,
+            local: true,
+            query,
+        }
+    }
 }
 
 impl Write {
@@ -150,4 +186,11 @@ impl Write {
     pub fn decode(bytes: &[u8]) -> Result<Write, postcard::Error> {
         postcard::from_bytes(bytes)
     }
+}
+
+/// Milliseconds since the Unix epoch on this machine's clock (0 if it is set before 1970).
+pub fn wall_clock_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }

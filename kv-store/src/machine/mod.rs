@@ -1,5 +1,6 @@
-//! The key-value state machine: a sorted map (prefix scans) and the session table that makes
-//! retried writes exactly-once. Deterministic: the same log gives the same state and replies.
+//! The key-value state machine: strings and hashes with deadlines, a replicated clock, and the
+//! session table that makes retried writes exactly-once. Deterministic: the same log gives the
+//! same state and replies on every replica.
 //!
 //! This module knows nothing of any wire protocol: commands arrive as postcard bytes from the
 //! log, and replies and errors leave as typed values ([`Reply`], [`KvError`]) that the server
@@ -7,37 +8,55 @@
 
 mod command;
 mod error;
+mod glob;
+mod hashes;
+mod hkey;
+mod keys;
+mod keyspace;
+pub(crate) mod numbers;
+mod reply;
 mod sessions;
-
-use std::collections::BTreeMap;
+mod strings;
 
 use raft_core::Index;
 use raft_runtime::StateMachine;
 
-pub use command::{Command, Key, Query, Reply, Session, SetCondition, Value, Write};
+pub use command::{wall_clock_ms, Command, Key, Query, Read, Session, Value, Write};
 pub use error::KvError;
+pub use hashes::{HashRead, HashWrite, Parts};
+pub use keys::{ExpireCondition, KeyRead, KeyWrite};
+pub use reply::Reply;
 pub use sessions::SESSIONS_MAX;
+pub use strings::{Expiry, SetCondition, StringRead, StringWrite};
 
+use keyspace::{Data, Keyspace, Stored};
 use sessions::{Check, ClientSession, Sessions};
+use std::collections::BTreeMap;
 
 /// How long a client's session lives without writes, in log entries. Expiry is by log position,
 /// never by wall clock, so every replica expires the same sessions at the same entry. A write
 /// that names an expired session is refused, never run again.
 pub const SESSION_TTL_ENTRIES: u64 = 1_000_000;
 
-/// The version of the snapshot format this build writes and reads: 2 since replies (which
-/// sessions keep) became typed. A snapshot of another version is refused with a clear error,
-/// never misread.
-pub const SNAPSHOT_VERSION: u8 = 2;
+/// The version of the snapshot format this build writes and reads: 3 since keys hold typed
+/// values with deadlines and the state has a clock. A snapshot of another version is refused
+/// with a clear error, never misread.
+pub const SNAPSHOT_VERSION: u8 = 3;
 
-/// The most bytes of keys and values one read may return: a larger MGET or SCANPREFIX gets an
-/// error instead of making the node allocate without bound.
+/// The most bytes of keys and values one read may return: a larger one gets an error instead
+/// of making the node allocate without bound.
 pub const REPLY_BYTES_MAX: usize = 64 << 20;
 
-/// The replicated key-value state: the map and the session table.
+/// The most elements one reply may hold (HRANDFIELD with a huge negative count).
+pub const REPLY_ITEMS_MAX: usize = 1 << 22;
+
+/// The longest a string may grow by APPEND or SETRANGE (Redis's `proto-max-bulk-len`).
+pub const STRING_BYTES_MAX: u64 = 512 << 20;
+
+/// The replicated key-value state: the keyspace (with its clock) and the session table.
 #[derive(Debug)]
 pub struct KvStore {
-    map: BTreeMap<Key, Value>,
+    keys: Keyspace,
     sessions: Sessions,
 }
 
@@ -56,19 +75,19 @@ impl KvStore {
     /// A store whose idle sessions expire after `ttl_entries` log entries.
     pub fn with_session_ttl(ttl_entries: u64) -> KvStore {
         KvStore {
-            map: BTreeMap::new(),
+            keys: Keyspace::default(),
             sessions: Sessions::new(ttl_entries),
         }
     }
 
-    /// Keys held.
+    /// Keys held, including expired ones not reclaimed yet.
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.keys.len()
     }
 
     /// Whether no key is held.
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.keys.len() == 0
     }
 
     /// Sessions open.
@@ -76,8 +95,15 @@ impl KvStore {
         self.sessions.len()
     }
 
+    /// The replicated clock: the largest time of any write applied, in milliseconds since the
+    /// Unix epoch.
+    pub fn clock_ms(&self) -> u64 {
+        self.keys.clock()
+    }
+
     /// Applies one write at `index`.
     pub fn write(&mut self, index: Index, write: Write) -> Reply {
+        self.keys.begin(index, write.time_ms);
         self.sessions.expire(index);
         if write.command == Command::RegisterSession {
             if write.session.is_some() {
@@ -100,116 +126,54 @@ impl KvStore {
     }
 
     fn execute(&mut self, command: Command) -> Reply {
-        match command {
-            Command::Set {
-                key,
-                value,
-                condition,
-            } => {
-                let present = self.map.contains_key(&key);
-                let allowed = match condition {
-                    SetCondition::Always => true,
-                    SetCondition::IfAbsent => !present,
-                    SetCondition::IfPresent => present,
-                };
-                if allowed {
-                    self.map.insert(key, value);
-                    Reply::Ok
-                } else {
-                    Reply::Nil
-                }
-            }
-            Command::Del { keys } => {
-                let removed = keys
-                    .iter()
-                    .filter(|k| self.map.remove(*k).is_some())
-                    .count();
-                Reply::Int(removed as i64)
-            }
-            Command::IncrBy { key, by } => {
-                let current = match self.map.get(&key) {
-                    None => 0,
-                    Some(v) => match std::str::from_utf8(v)
-                        .ok()
-                        .and_then(|s| s.parse::<i64>().ok())
-                    {
-                        Some(n) => n,
-                        None => return Reply::Error(KvError::NotAnInteger),
-                    },
-                };
-                match current.checked_add(by) {
-                    Some(n) => {
-                        self.map.insert(key, n.to_string().into_bytes());
-                        Reply::Int(n)
-                    }
-                    None => Reply::Error(KvError::Overflow),
-                }
-            }
-            Command::MSet { pairs } => {
-                for (k, v) in pairs {
-                    self.map.insert(k, v);
-                }
-                Reply::Ok
-            }
-            Command::Cas { key, expected, new } => {
-                if self.map.get(&key) == expected.as_ref() {
-                    self.map.insert(key, new);
-                    Reply::Int(1)
-                } else {
-                    Reply::Int(0)
-                }
-            }
+        let ks = &mut self.keys;
+        Reply::from_result(match command {
+            Command::String(c) => c.run(ks),
+            Command::Hash(c) => c.run(ks),
+            Command::Key(c) => c.run(ks),
+            Command::Cas { key, expected, new } => cas(ks, key, expected, new),
+            Command::ExpireDue { limit } => Ok(Reply::Int(ks.reclaim_due(limit as usize) as i64)),
+            // At the clock, which the write has just moved to the reader's time.
+            Command::Read(q) => return self.answer(&q, self.keys.clock(), false),
             // Handled by `write`, which knows the entry's index.
-            Command::RegisterSession => Reply::Error(KvError::NestedSession),
-        }
+            Command::RegisterSession => Err(KvError::NestedSession),
+        })
     }
 
-    /// Answers a query from the current state.
-    pub fn read(&self, query: &Query) -> Reply {
-        match query {
-            Query::Get { key } => self.map.get(key).cloned().map_or(Reply::Nil, Reply::Bulk),
-            Query::Exists { keys } => {
-                Reply::Int(keys.iter().filter(|k| self.map.contains_key(*k)).count() as i64)
-            }
-            Query::MGet { keys } => {
-                let found: Vec<Option<&Value>> = keys.iter().map(|k| self.map.get(k)).collect();
-                let bytes: usize = found.iter().flatten().map(|v| v.len()).sum();
-                if bytes > REPLY_BYTES_MAX {
-                    return too_large(bytes);
-                }
-                Reply::Values(found.into_iter().map(|v| v.cloned()).collect())
-            }
-            Query::Digest => Reply::Int(i64::from(self.digest())),
-            Query::Scan { prefix, limit } => {
-                let found = self
-                    .map
-                    .range(prefix.clone()..)
-                    .take_while(|(k, _)| k.starts_with(prefix))
-                    .take(*limit as usize)
-                    .collect::<Vec<_>>();
-                let bytes: usize = found.iter().map(|(k, v)| k.len() + v.len()).sum();
-                if bytes > REPLY_BYTES_MAX {
-                    return too_large(bytes);
-                }
-                Reply::Pairs(
-                    found
-                        .into_iter()
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect(),
-                )
-            }
+    /// Answers a read.
+    pub fn read(&self, read: &Read) -> Reply {
+        self.answer(&read.query, read.time_ms, !read.local)
+    }
+
+    fn answer(&self, query: &Query, time_ms: u64, strict: bool) -> Reply {
+        let view = self.keys.view(time_ms, strict);
+        let reply = Reply::from_result(match query {
+            Query::String(q) => q.run(&view),
+            Query::Hash(q) => q.run(&view),
+            Query::Key(q) => q.run(&view),
+            Query::ScanPrefix { prefix, limit } => scan_prefix(&view, prefix, *limit),
+            Query::Digest => Ok(Reply::Int(i64::from(self.digest()))),
+            Query::NextDeadline => Ok(self
+                .keys
+                .next_deadline()
+                .map_or(Reply::Nil, |d| Reply::Int(d.min(i64::MAX as u64) as i64))),
+        });
+        if view.relied_on_unlogged_time() {
+            return Reply::ReadThroughLog(Box::new(query.clone()));
         }
+        reply
     }
 
     /// A digest of the whole state, for comparing replicas. Computed in place: no copy of the
     /// state is made.
     pub fn digest(&self) -> u32 {
         let mut h = crc32fast::Hasher::new();
-        for (k, v) in &self.map {
-            h.update(&(k.len() as u64).to_le_bytes());
-            h.update(k);
-            h.update(&(v.len() as u64).to_le_bytes());
-            h.update(v);
+        h.update(&self.keys.clock().to_le_bytes());
+        for (k, e) in self.keys.entries() {
+            let entry = postcard::to_allocvec(e).expect("entries encode");
+            h.update(&(k.bytes().len() as u64).to_le_bytes());
+            h.update(k.bytes());
+            h.update(&entry);
         }
         let sessions = postcard::to_allocvec(&self.sessions.ordered()).expect("sessions encode");
         h.update(&sessions);
@@ -217,19 +181,53 @@ impl KvStore {
     }
 
     fn encode_state(&self) -> Vec<u8> {
-        postcard::to_allocvec(&(&self.map, self.sessions.ordered())).expect("state encodes")
+        postcard::to_allocvec(&(&self.keys.to_stored(), self.sessions.ordered()))
+            .expect("state encodes")
     }
 }
 
-fn too_large(bytes: usize) -> Reply {
-    Reply::Error(KvError::ReplyTooLarge {
-        bytes,
-        max: REPLY_BYTES_MAX,
-    })
+fn cas(ks: &mut Keyspace, key: Key, expected: Option<Value>, new: Value) -> Result<Reply, KvError> {
+    let current = match ks.live(&key) {
+        None => None,
+        Some(e) => Some(e.string()?),
+    };
+    if current != expected.as_deref() {
+        return Ok(Reply::Int(0));
+    }
+    ks.put(key, Data::Str(new), None);
+    Ok(Reply::Int(1))
+}
+
+fn scan_prefix(view: &keyspace::View, prefix: &[u8], limit: u32) -> Result<Reply, KvError> {
+    let mut found: Vec<(&[u8], &[u8])> = view
+        .live_from(0)
+        .filter(|(k, _)| k.bytes().starts_with(prefix))
+        .filter_map(|(k, e)| Some((k.bytes(), e.string().ok()?)))
+        .collect();
+    found.sort_unstable();
+    found.truncate(limit as usize);
+    check_reply_size(found.iter().map(|(k, v)| k.len() + v.len()).sum())?;
+    Ok(Reply::Array(
+        found
+            .into_iter()
+            .flat_map(|(k, v)| [Reply::Bulk(k.to_vec()), Reply::Bulk(v.to_vec())])
+            .collect(),
+    ))
+}
+
+/// Refuses a reply of more than [`REPLY_BYTES_MAX`] bytes of keys and values.
+fn check_reply_size(bytes: usize) -> Result<(), KvError> {
+    if bytes > REPLY_BYTES_MAX {
+        return Err(KvError::ReplyTooLarge {
+            bytes,
+            max: REPLY_BYTES_MAX,
+        });
+    }
+    Ok(())
 }
 
 impl StateMachine for KvStore {
-    type Query = Query;
+    type Query = Read;
     type Response = Reply;
 
     fn apply(&mut self, index: Index, command: &[u8]) -> Reply {
@@ -240,8 +238,8 @@ impl StateMachine for KvStore {
         }
     }
 
-    fn query(&self, query: &Query) -> Reply {
-        self.read(query)
+    fn query(&self, read: &Read) -> Reply {
+        self.read(read)
     }
 
     /// `[crc32 of the rest][version][state]`.
@@ -267,9 +265,9 @@ impl StateMachine for KvStore {
                 "snapshot format version {version}; this build reads version {SNAPSHOT_VERSION}"
             ));
         }
-        let (map, sessions): (BTreeMap<Key, Value>, BTreeMap<u64, ClientSession>) =
+        let (keys, sessions): (Stored, BTreeMap<u64, ClientSession>) =
             postcard::from_bytes(state).map_err(|e| format!("snapshot undecodable: {e}"))?;
-        self.map = map;
+        self.keys = Keyspace::from_stored(keys);
         self.sessions.restore(sessions);
         Ok(())
     }

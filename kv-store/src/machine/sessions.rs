@@ -7,8 +7,9 @@ use std::collections::{BTreeMap, HashMap};
 use raft_core::Index;
 use serde::{Deserialize, Serialize};
 
-use super::command::{Reply, Session};
+use super::command::Session;
 use super::error::KvError;
+use super::reply::Reply;
 
 /// The most sessions kept: registering one more expires the one idle longest.
 pub const SESSIONS_MAX: usize = 100_000;

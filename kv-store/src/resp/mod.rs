@@ -1,14 +1,17 @@
-//! RESP2, the Redis serialization protocol: parsing requests (arrays of bulk strings, or inline
-//! commands typed by a person) and encoding replies. The parser is incremental (it says when it
+//! RESP, the Redis serialization protocol (RESP2 and RESP3): parsing requests (arrays of bulk
+//! strings, or inline commands typed by a person) and replies, and encoding replies. The parser is incremental (it says when it
 //! needs more bytes) and bounded: oversized or malformed input is an error, never a panic or an
 //! unbounded allocation.
 
+mod encode;
 mod framer;
 
+pub use encode::{encode, encode_for};
 pub use framer::Framer;
 use thiserror::Error;
 
-/// A RESP value.
+/// A RESP value. The RESP3 kinds are encoded as their RESP2 equivalents on a connection that
+/// has not negotiated RESP3 (see [`encode_for`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Value {
     /// A simple string (`+OK`): one line of text.
@@ -17,10 +20,36 @@ pub enum Value {
     Error(String),
     /// A signed 64-bit integer (`:1`).
     Integer(i64),
-    /// `None` is the null bulk string.
+    /// `None` is the null bulk string (RESP3: null).
     Bulk(Option<Vec<u8>>),
-    /// `None` is the null array.
+    /// `None` is the null array (RESP3: null).
     Array(Option<Vec<Value>>),
+    /// RESP3 null (`_`).
+    Null,
+    /// RESP3 map (`%`): key and value pairs, in order.
+    Map(Vec<(Value, Value)>),
+    /// RESP3 set (`~`).
+    Set(Vec<Value>),
+    /// RESP3 double (`,`), as text (`1.5`, `inf`, `-inf`, `nan`).
+    Double(String),
+    /// RESP3 boolean (`#t`, `#f`).
+    Boolean(bool),
+    /// RESP3 verbatim string (`=`): a three-letter format (`txt`, `mkd`) and the text.
+    Verbatim(String, Vec<u8>),
+    /// RESP3 big number (`(`), as decimal text.
+    BigNumber(String),
+    /// RESP3 push (`>`): out-of-band data.
+    Push(Vec<Value>),
+}
+
+/// The protocol version a connection speaks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Protocol {
+    /// RESP2, every connection's protocol until HELLO 3.
+    #[default]
+    Resp2,
+    /// RESP3.
+    Resp3,
 }
 
 /// Bounds on what one request may be.
@@ -167,38 +196,56 @@ fn parse_value(
             next,
         ))),
         b':' => Ok(Some((Value::Integer(number(head)?), next))),
-        b'$' => {
+        b'_' if head.is_empty() => Ok(Some((Value::Null, next))),
+        b',' => Ok(Some((Value::Double(text(head)), next))),
+        b'#' => match head {
+            b"t" => Ok(Some((Value::Boolean(true), next))),
+            b"f" => Ok(Some((Value::Boolean(false), next))),
+            _ => err("invalid boolean"),
+        },
+        b'(' => Ok(Some((Value::BigNumber(text(head)), next))),
+        b'$' | b'=' => {
             let len = number(head)?;
-            if len == -1 {
+            if len == -1 && kind == b'$' {
                 return Ok(Some((Value::Bulk(None), next)));
             }
-            if len < 0 {
+            if len < 0 || len as usize > limits.bulk_bytes_max {
                 return err("invalid bulk length");
             }
             let len = len as usize;
-            if len > limits.bulk_bytes_max {
-                return err("invalid bulk length");
-            }
             let Some(end) = next.checked_add(len).filter(|e| e + 2 <= buf.len()) else {
                 return Ok(None);
             };
             if &buf[end..end + 2] != b"\r\n" {
                 return err("expected CRLF after bulk string");
             }
-            Ok(Some((Value::Bulk(Some(buf[next..end].to_vec())), end + 2)))
+            let body = buf[next..end].to_vec();
+            if kind == b'$' {
+                return Ok(Some((Value::Bulk(Some(body)), end + 2)));
+            }
+            if body.len() < 4 || body[3] != b':' {
+                return err("invalid verbatim string");
+            }
+            let format = String::from_utf8_lossy(&body[..3]).into_owned();
+            Ok(Some((Value::Verbatim(format, body[4..].to_vec()), end + 2)))
         }
-        b'*' => {
+        b'*' | b'~' | b'>' | b'%' | b'|' => {
             let len = number(head)?;
-            if len == -1 {
+            if len == -1 && kind == b'*' {
                 return Ok(Some((Value::Array(None), next)));
             }
             if len < 0 || len as usize > limits.array_len_max {
                 return err("invalid multibulk length");
             }
+            let count = if matches!(kind, b'%' | b'|') {
+                2 * len
+            } else {
+                len
+            } as usize;
             // Capacity from what the buffer can hold, not from the declared length.
-            let mut items = Vec::with_capacity((len as usize).min(buf.len() - next));
+            let mut items = Vec::with_capacity(count.min(buf.len() - next));
             let mut pos = next;
-            for _ in 0..len {
+            for _ in 0..count {
                 match parse_value(buf, pos, limits, depth + 1)? {
                     None => return Ok(None),
                     Some((v, p)) => {
@@ -207,42 +254,31 @@ fn parse_value(
                     }
                 }
             }
-            Ok(Some((Value::Array(Some(items)), pos)))
+            let value = match kind {
+                b'*' => Value::Array(Some(items)),
+                b'~' => Value::Set(items),
+                b'>' => Value::Push(items),
+                b'%' => Value::Map(pairs(items)),
+                // An attribute describes the value after it, which is what is returned.
+                _ => return parse_value(buf, pos, limits, depth),
+            };
+            Ok(Some((value, pos)))
         }
         _ => err(format!("unexpected byte '{}'", kind.escape_ascii())),
     }
 }
 
-/// Appends the encoding of `v` to `out`.
-pub fn encode(v: &Value, out: &mut Vec<u8>) {
-    match v {
-        Value::Simple(s) => {
-            out.push(b'+');
-            out.extend(s.bytes().filter(|b| *b != b'\r' && *b != b'\n'));
-            out.extend_from_slice(b"\r\n");
-        }
-        Value::Error(s) => {
-            out.push(b'-');
-            out.extend(s.bytes().filter(|b| *b != b'\r' && *b != b'\n'));
-            out.extend_from_slice(b"\r\n");
-        }
-        Value::Integer(n) => {
-            out.extend_from_slice(format!(":{n}\r\n").as_bytes());
-        }
-        Value::Bulk(None) => out.extend_from_slice(b"$-1\r\n"),
-        Value::Bulk(Some(b)) => {
-            out.extend_from_slice(format!("${}\r\n", b.len()).as_bytes());
-            out.extend_from_slice(b);
-            out.extend_from_slice(b"\r\n");
-        }
-        Value::Array(None) => out.extend_from_slice(b"*-1\r\n"),
-        Value::Array(Some(items)) => {
-            out.extend_from_slice(format!("*{}\r\n", items.len()).as_bytes());
-            for item in items {
-                encode(item, out);
-            }
-        }
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn pairs(items: Vec<Value>) -> Vec<(Value, Value)> {
+    let mut out = Vec::with_capacity(items.len() / 2);
+    let mut it = items.into_iter();
+    while let (Some(k), Some(v)) = (it.next(), it.next()) {
+        out.push((k, v));
     }
+    out
 }
 
 /// Parses one reply value (for clients).

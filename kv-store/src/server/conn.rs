@@ -8,7 +8,7 @@
 //! on the spot (PING, CLIENT, errors) take their place in line and need not wait.
 
 use std::collections::VecDeque;
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read as _, Write as _};
 use std::time::Instant;
 
 use raft_runtime::Error;
@@ -18,6 +18,7 @@ use super::event_loop::{Batch, Context};
 use super::mailbox::Done;
 use super::replies::{from_error, from_reply};
 use super::session::Session;
+use crate::machine::{Command, Read, Reply, Write};
 use crate::resp::{self, Framer, Value};
 
 /// A request's tag is its connection's slab key above these bits and the request's sequence
@@ -219,7 +220,7 @@ impl Conn {
                 Ok(Some((args, len))) => {
                     *used += len;
                     if !args.is_empty() {
-                        return Some(commands::parse(args));
+                        return Some(commands::parse(args, cx.now_ms));
                     }
                 }
                 Ok(None) => return None,
@@ -235,29 +236,35 @@ impl Conn {
     /// Starts `op`, or gives it back when it must wait for the requests before it.
     fn start(&mut self, key: usize, op: Op, batch: &mut Batch, cx: &Context) -> Option<Op> {
         let kind = match &op {
-            Op::Write(_) => Kind::Write,
+            Op::Write { .. } => Kind::Write,
             Op::Read(_) | Op::LocalRead(_) => Kind::Read,
             Op::Info { .. } | Op::Admin(_) => Kind::Other,
             _ => {
-                self.answer_now(op, batch);
+                self.answer_now(op, batch, cx);
                 return None;
             }
         };
         if self.waiting > 0 && (kind != self.waiting_kind || kind == Kind::Other) {
             return Some(op);
         }
+        let deadline = cx.now + cx.config.request_timeout;
         match op {
-            Op::Write(w) => {
-                let tag = self.push_waiting(key, kind, batch, cx.now + cx.config.request_timeout);
+            Op::Write { command, session } => {
+                let tag = self.push_waiting(key, kind, batch, deadline);
+                let w = Write {
+                    session,
+                    time_ms: cx.now_ms,
+                    command,
+                };
                 batch.writes.push((w.encode(), tag));
             }
             Op::Read(q) if !self.session.read_only => {
-                let tag = self.push_waiting(key, kind, batch, cx.now + cx.config.request_timeout);
-                batch.reads.push((q, tag));
+                let tag = self.push_waiting(key, kind, batch, deadline);
+                batch.reads.push((Read::at(cx.now_ms, q), tag));
             }
             Op::Read(q) | Op::LocalRead(q) => {
-                let tag = self.push_waiting(key, kind, batch, cx.now + cx.config.request_timeout);
-                batch.stale.push((q, tag));
+                let tag = self.push_waiting(key, kind, batch, deadline);
+                batch.stale.push((Read::local_at(cx.now_ms, q), tag));
             }
             Op::Info { raft } => self.push_done(batch, Session::info(&cx.node, raft)),
             Op::Admin(a @ Admin::Peer(..)) => {
@@ -268,7 +275,7 @@ impl Conn {
                 let deadline = cx.now + 2 * cx.config.request_timeout;
                 let tag = self.push_waiting(key, kind, batch, deadline);
                 if let Err(refused) = cx.run_admin(tag, a) {
-                    self.settle(tag, Done::Value(refused));
+                    self.settle(tag, Done::Value(refused), batch, cx.now_ms);
                 }
             }
             _ => unreachable!("answered above"),
@@ -277,7 +284,7 @@ impl Conn {
     }
 
     /// Requests answered from the connection's own state.
-    fn answer_now(&mut self, op: Op, batch: &mut Batch) {
+    fn answer_now(&mut self, op: Op, batch: &mut Batch, cx: &Context) {
         let v = match op {
             Op::Now(v) => v,
             Op::SetReadOnly(on) => {
@@ -285,6 +292,8 @@ impl Conn {
                 Value::Simple("OK".into())
             }
             Op::Client(c) => self.session.client(c),
+            Op::Hello(h) => self.session.hello(h, &cx.node),
+            Op::Reset => self.session.reset(),
             Op::Quit => {
                 self.closing = true;
                 Value::Simple("OK".into())
@@ -328,8 +337,10 @@ impl Conn {
         (tag >> SEQ_BITS) as usize
     }
 
-    /// Settles the request tagged `tag`, if it is still waiting here.
-    pub(super) fn settle(&mut self, tag: u64, done: Done) {
+    /// Settles the request tagged `tag`, if it is still waiting here. A linearizable read
+    /// whose answer relied on a deadline the replicated clock has not reached is asked again
+    /// through the log, stamped `now_ms`, and keeps waiting.
+    pub(super) fn settle(&mut self, tag: u64, done: Done, batch: &mut Batch, now_ms: u64) {
         let seq = tag & SEQ_MASK;
         let Ok(i) = self.slots.binary_search_by_key(&seq, |s| s.seq & SEQ_MASK) else {
             return;
@@ -340,7 +351,16 @@ impl Conn {
         }
         let value = match done {
             Done::Value(v) => v,
-            Done::Kv(Ok(reply)) => from_reply(reply),
+            Done::Kv(Ok(Reply::ReadThroughLog(query))) => {
+                let w = Write {
+                    session: None,
+                    time_ms: now_ms,
+                    command: Command::Read(*query),
+                };
+                batch.writes.push((w.encode(), tag));
+                return;
+            }
+            Done::Kv(Ok(reply)) => from_reply(reply, self.session.protocol),
             Done::Kv(Err(e)) => {
                 // A node that has shut down keeps no connections open: clients move on.
                 self.closing |= matches!(e, Error::Shutdown);
@@ -367,8 +387,9 @@ impl Conn {
             .collect();
         let any = !expired.is_empty();
         for seq in expired {
-            // The key bits do not matter here: the slot is looked up by sequence only.
-            self.settle(seq, Done::Kv(Err(Error::Timeout)));
+            // The key bits do not matter here: the slot is looked up by sequence only. A
+            // timeout is never asked again, so nothing goes into the batch.
+            self.settle(seq, Done::Kv(Err(Error::Timeout)), &mut Batch::default(), 0);
         }
         any
     }
@@ -393,7 +414,7 @@ impl Conn {
             else {
                 unreachable!("front is done")
             };
-            resp::encode(&v, &mut self.out);
+            resp::encode_for(&v, self.session.protocol, &mut self.out);
         }
         while self.written < self.out.len() && !self.dead {
             match self.stream.write(&self.out[self.written..]) {

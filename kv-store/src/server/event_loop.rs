@@ -18,7 +18,7 @@ use super::conn::{Conn, KEYS_MAX};
 use super::mailbox::{Done, Mailbox};
 use super::session::Session;
 use super::{ServerConfig, Shared};
-use crate::machine::{KvStore, Query, Reply};
+use crate::machine::{wall_clock_ms, KvStore, Read, Reply};
 use crate::resp::Value;
 
 pub(super) const WAKER: Token = Token(0);
@@ -32,11 +32,12 @@ const ADMIN_RUNNING_MAX: usize = 16;
 const SCRATCH_BYTES: usize = 64 << 10;
 
 /// What one turn hands to the node.
+#[derive(Default)]
 pub(super) struct Batch {
     seq: u64,
     pub(super) writes: Vec<(Vec<u8>, u64)>,
-    pub(super) reads: Vec<(Query, u64)>,
-    pub(super) stale: Vec<(Query, u64)>,
+    pub(super) reads: Vec<(Read, u64)>,
+    pub(super) stale: Vec<(Read, u64)>,
 }
 
 impl Batch {
@@ -51,6 +52,9 @@ pub(super) struct Context {
     pub(super) node: Arc<Node<KvStore>>,
     pub(super) config: Arc<ServerConfig>,
     pub(super) now: Instant,
+    /// The wall clock at the same moment, in milliseconds since the Unix epoch: what writes
+    /// are stamped with and reads are answered at.
+    pub(super) now_ms: u64,
     mailbox: Arc<Mailbox>,
     shared: Arc<Shared>,
 }
@@ -113,6 +117,7 @@ impl EventLoop {
                 node,
                 config,
                 now: Instant::now(),
+                now_ms: wall_clock_ms(),
                 mailbox,
                 shared,
             },
@@ -166,6 +171,7 @@ impl EventLoop {
                 }
             }
             self.cx.now = Instant::now();
+            self.cx.now_ms = wall_clock_ms();
             for event in events.iter() {
                 match event.token() {
                     WAKER => {}
@@ -194,7 +200,7 @@ impl EventLoop {
         for (tag, done) in self.answers.drain(..) {
             let key = Conn::key_of(tag);
             if let Some(c) = self.conns.get_mut(key) {
-                c.settle(tag, done);
+                c.settle(tag, done, &mut self.batch, self.cx.now_ms);
                 list(&mut self.listed, &mut self.active, key);
             }
         }

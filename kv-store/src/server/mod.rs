@@ -9,6 +9,7 @@
 mod commands;
 mod conn;
 mod event_loop;
+mod expirer;
 mod mailbox;
 mod replies;
 mod session;
@@ -128,6 +129,11 @@ impl Server {
             mailboxes,
             threads: Vec::new(),
         };
+        let (n, sh) = (node.clone(), server.shared.clone());
+        let t = std::thread::Builder::new()
+            .name(format!("resp-{}-expiry", addr.port()))
+            .spawn(move || expirer::run(n, sh))?;
+        server.threads.push(t);
         for (i, l) in loops.into_iter().enumerate() {
             let t = std::thread::Builder::new()
                 .name(format!("resp-{}-{i}", addr.port()))

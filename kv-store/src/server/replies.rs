@@ -3,22 +3,43 @@
 use raft_runtime::Error;
 
 use crate::machine::Reply;
-use crate::resp::Value;
+use crate::resp::{Protocol, Value};
 
-pub(crate) fn from_reply(r: Reply) -> Value {
+/// The RESP value for a reply, on a connection speaking `proto`.
+pub(crate) fn from_reply(r: Reply, proto: Protocol) -> Value {
+    let pair = |(k, v): (Reply, Reply)| (from_reply(k, proto), from_reply(v, proto));
     match r {
         Reply::Ok => Value::Simple("OK".into()),
+        Reply::Status(s) => Value::Simple(s),
         Reply::Nil => Value::Bulk(None),
+        Reply::NilArray => Value::Array(None),
         Reply::Int(n) => Value::Integer(n),
         Reply::Bulk(b) => Value::Bulk(Some(b)),
-        Reply::Values(vs) => Value::Array(Some(vs.into_iter().map(Value::Bulk).collect())),
-        Reply::Pairs(ps) => Value::Array(Some(
-            ps.into_iter()
-                .flat_map(|(k, v)| [Value::Bulk(Some(k)), Value::Bulk(Some(v))])
+        Reply::Array(items) => Value::Array(Some(
+            items.into_iter().map(|r| from_reply(r, proto)).collect(),
+        )),
+        Reply::Map(pairs) => Value::Map(pairs.into_iter().map(pair).collect()),
+        // RESP3 shows pairs as two-element arrays; RESP2 as one flat array.
+        Reply::Pairs(pairs) if proto == Protocol::Resp3 => Value::Array(Some(
+            pairs
+                .into_iter()
+                .map(pair)
+                .map(|(k, v)| Value::Array(Some(vec![k, v])))
                 .collect(),
         )),
-        // The machine's errors carry no protocol wording; RESP gives them the generic prefix.
-        Reply::Error(e) => Value::Error(format!("ERR {e}")),
+        Reply::Pairs(pairs) => Value::Array(Some(
+            pairs
+                .into_iter()
+                .map(pair)
+                .flat_map(|(k, v)| [k, v])
+                .collect(),
+        )),
+        // The machine's errors carry no protocol wording; the kind word comes from the error.
+        Reply::Error(e) => Value::Error(format!("{} {e}", e.kind())),
+        // The connection asks again through the log before it gets here.
+        Reply::ReadThroughLog(_) => {
+            Value::Error("TRYAGAIN the read must go through the log; retry it".into())
+        }
     }
 }
 

@@ -4,11 +4,14 @@
 use raft_core::Role;
 use raft_runtime::{Error, Node};
 
-use super::commands::{Admin, ClientOp, Op};
+use super::commands::{Admin, ClientOp, Hello, Op};
 use super::replies::from_error;
 use super::ServerConfig;
 use crate::machine::KvStore;
-use crate::resp::Value;
+use crate::resp::{Protocol, Value};
+
+/// The Redis version whose commands, replies and errors this server follows (HELLO says it).
+pub(crate) const REDIS_VERSION: &str = "7.0.15";
 
 pub(super) struct Session {
     /// Reads are answered from this node's state (READONLY).
@@ -17,6 +20,8 @@ pub(super) struct Session {
     pub(super) client_id: u64,
     /// CLIENT SETNAME.
     name: Option<Vec<u8>>,
+    /// RESP2 until HELLO 3.
+    pub(super) protocol: Protocol,
     /// A MULTI was refused and its EXEC or DISCARD has not come yet: every command in between
     /// is refused too, so nothing a client meant to run atomically runs piecemeal.
     in_multi: bool,
@@ -28,6 +33,7 @@ impl Session {
             read_only: false,
             client_id,
             name: None,
+            protocol: Protocol::Resp2,
             in_multi: false,
         }
     }
@@ -85,6 +91,44 @@ impl Session {
                 "ERR command refused: this connection's MULTI was refused, so nothing runs until EXEC or DISCARD",
             ),
         }
+    }
+
+    /// HELLO: switches the protocol and names the connection (either given), then describes
+    /// the server. `version` is the Redis version whose behaviour this server follows.
+    pub(super) fn hello(&mut self, h: Hello, node: &Node<KvStore>) -> Value {
+        if let Some(p) = h.protocol {
+            self.protocol = p;
+        }
+        if let Some(name) = h.name {
+            self.name = (!name.is_empty()).then_some(name);
+        }
+        let leader = node.status().is_ok_and(|s| s.role == Role::Leader);
+        let text = |s: &str| Value::Bulk(Some(s.as_bytes().to_vec()));
+        Value::Map(vec![
+            (text("server"), text("kv-store")),
+            (text("version"), text(REDIS_VERSION)),
+            (
+                text("proto"),
+                Value::Integer(if self.protocol == Protocol::Resp3 {
+                    3
+                } else {
+                    2
+                }),
+            ),
+            (text("id"), Value::Integer(self.client_id as i64)),
+            (text("mode"), text("standalone")),
+            (
+                text("role"),
+                text(if leader { "master" } else { "replica" }),
+            ),
+            (text("modules"), Value::Array(Some(Vec::new()))),
+        ])
+    }
+
+    /// RESET: the connection as it was when it opened (its id stays).
+    pub(super) fn reset(&mut self) -> Value {
+        *self = Session::new(self.client_id);
+        Value::Simple("RESET".into())
     }
 
     pub(super) fn client(&mut self, c: ClientOp) -> Value {

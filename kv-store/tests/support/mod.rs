@@ -93,12 +93,15 @@ impl Client {
     }
 
     pub fn send(&mut self, args: &[&str]) {
+        let args: Vec<Vec<u8>> = args.iter().map(|a| a.as_bytes().to_vec()).collect();
+        self.send_bytes(&args);
+    }
+
+    pub fn send_bytes(&mut self, args: &[Vec<u8>]) {
         let mut out = Vec::new();
         encode(
             &Value::Array(Some(
-                args.iter()
-                    .map(|a| Value::Bulk(Some(a.as_bytes().to_vec())))
-                    .collect(),
+                args.iter().map(|a| Value::Bulk(Some(a.clone()))).collect(),
             )),
             &mut out,
         );
