@@ -74,3 +74,24 @@ fn a_deadline_survives_a_change_of_leader() {
     assert_eq!(nl.call(&["TTL", "k"]), Value::Integer(100));
     assert_eq!(nl.call(&["GET", "k"]), bulk("v"));
 }
+
+/// A key read just after its deadline, before any write or the expirer has moved the
+/// replicated clock past it: the read ticks the clock through the log and answers absent, on
+/// every node, for every kind of read.
+#[test]
+fn a_key_read_just_past_its_deadline_is_absent_everywhere() {
+    let c = cluster(|_| {});
+    let leader = c.leader();
+    let mut cl = Client::connect(c.addr(leader));
+    for round in 0..20 {
+        let key = format!("k{round}");
+        assert_eq!(cl.call(&["SET", &key, "v", "PX", "30"]), ok());
+        std::thread::sleep(Duration::from_millis(35));
+        assert_eq!(cl.call(&["GET", &key]), Value::Bulk(None), "round {round}");
+        assert_eq!(cl.call(&["EXISTS", &key]), Value::Integer(0));
+        for i in 0..3 {
+            let mut other = Client::connect(c.addr(i));
+            assert_eq!(other.call(&["GET", &key]), Value::Bulk(None), "node {i}");
+        }
+    }
+}

@@ -129,6 +129,19 @@ fn resp3_replies_encode_as_redis_does_in_both_protocols() {
     }
 }
 
+/// Before, an attribute (`|`) was parsed at the depth of the value it describes, so a stream of
+/// empty attributes recursed without bound and overflowed a client's stack.
+#[test]
+fn nested_attributes_count_toward_the_depth_limit() {
+    let hostile = b"|0\r\n".repeat(100_000);
+    assert!(parse_reply(&hostile, &Limits::default()).is_err());
+    // One attribute before a value is skipped.
+    assert_eq!(
+        parse_reply(b"|1\r\n+a\r\n:1\r\n:7\r\n", &Limits::default()),
+        Ok(Some((Value::Integer(7), 16)))
+    );
+}
+
 #[test]
 fn hostile_input_is_refused_without_allocating_what_it_claims() {
     let l = Limits {

@@ -438,3 +438,39 @@ fn admin_typos_are_refused_and_a_follower_forwards_admin_commands() {
     assert!(info.contains("voters:1,2,3\r\n"), "{info}");
     assert!(info.contains("removed:0\r\n"), "{info}");
 }
+
+/// Before, HELLO (and RESET) switched the connection's protocol at once, so a reply still in
+/// flight from before it was sent in the new protocol: a RESP2 client pipelining HGETALL then
+/// HELLO 3 got a RESP3 map it could not read. Each reply now goes out in the protocol its
+/// request was sent in.
+#[test]
+fn a_reply_keeps_the_protocol_of_its_request_across_hello_and_reset() {
+    let c = cluster(|_| {});
+    let mut cl = Client::connect(c.addr(c.leader()));
+    assert_eq!(cl.call(&["HSET", "h", "f", "v"]), Value::Integer(1));
+    let mut out = Vec::new();
+    for args in [
+        &["HGETALL", "h"][..],
+        &["HELLO", "3"],
+        &["HGETALL", "h"],
+        &["RESET"],
+        &["GET", "nope"],
+    ] {
+        let items = args.iter().map(|a| bulk(a)).collect();
+        encode(&Value::Array(Some(items)), &mut out);
+    }
+    cl.s.write_all(&out).unwrap();
+    let flat = Value::Array(Some(vec![bulk("f"), bulk("v")]));
+    assert_eq!(cl.reply(), Some(flat), "RESP2, as the request was sent");
+    assert!(
+        matches!(cl.reply(), Some(Value::Map(_))),
+        "HELLO 3 answers in RESP3"
+    );
+    assert_eq!(cl.reply(), Some(Value::Map(vec![(bulk("f"), bulk("v"))])));
+    assert_eq!(cl.reply(), Some(Value::Simple("RESET".into())));
+    assert_eq!(
+        cl.reply(),
+        Some(Value::Bulk(None)),
+        "RESP2 again after RESET"
+    );
+}

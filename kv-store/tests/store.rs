@@ -327,8 +327,11 @@ fn a_read_that_relies_on_an_unlogged_time_goes_through_the_log() {
     let Reply::ReadThroughLog(again) = s.read(&Read::at(T0 + 1000, q.clone())) else {
         panic!("answered without moving the replicated clock");
     };
-    // Through the log, the clock moves to the reader's time and the key is gone...
-    assert_eq!(s.write(2, at(T0 + 1000, Command::Read(*again))), Reply::Nil);
+    assert_eq!(*again, q);
+    // A tick through the log moves the clock to the reader's time; asked again, the key is
+    // gone...
+    assert_eq!(s.write(2, at(T0 + 1000, Command::Tick)), Reply::Ok);
+    assert_eq!(s.read(&Read::at(T0 + 1000, q.clone())), Reply::Nil);
     // ...for every later reader, even one whose clock is far behind.
     assert_eq!(s.read(&Read::at(T0, q)), Reply::Nil);
     assert_eq!(pttl(&s, "k", T0), Reply::Int(-2));
@@ -384,4 +387,90 @@ fn deadlines_and_the_clock_survive_a_snapshot() {
     assert_eq!(t.clock_ms(), T0 + 500);
     assert_eq!(pttl(&t, "k", T0 + 500), Reply::Int(500));
     assert_eq!(t.digest(), s.digest());
+}
+
+/// Before, HMGET, HRANDFIELD with a negative count, SCAN and HSCAN built replies of any size
+/// (a small request could make a node allocate terabytes and abort): now each is refused past
+/// the reply limit like MGET.
+#[test]
+fn every_read_that_can_grow_is_bounded_by_the_reply_limit() {
+    use kv_store::machine::{HashRead, HashWrite};
+    let mut s = KvStore::new();
+    let mb = vec![b'x'; 1 << 20];
+    s.write(
+        1,
+        w(Command::Hash(HashWrite::Set {
+            key: "h".into(),
+            pairs: vec![(b"f".to_vec(), mb.clone())],
+            ok: false,
+        })),
+    );
+    let copies = kv_store::REPLY_BYTES_MAX / (1 << 20) + 1;
+    let too_large = |r: Reply| matches!(r, Reply::Error(KvError::ReplyTooLarge { .. }));
+    let hmget = Query::Hash(HashRead::MGet {
+        key: "h".into(),
+        fields: vec![b"f".to_vec(); copies],
+    });
+    assert!(too_large(s.read(&Read::at(T0, hmget))));
+    let rand = Query::Hash(HashRead::RandField {
+        key: "h".into(),
+        count: Some(-(copies as i64)),
+        with_values: true,
+    });
+    assert!(too_large(s.read(&Read::at(T0, rand))));
+    // Keys whose values are large do not count for SCAN, but the keys do: long keys sharing
+    // one page.
+    let long_key = |i: usize| {
+        let mut k = vec![b'k'; 1 << 20];
+        k.extend_from_slice(i.to_string().as_bytes());
+        k
+    };
+    for i in 0..copies {
+        s.write(i as u64 + 2, w(Command::set(long_key(i), "v")));
+    }
+    let scan = Query::Key(KeyRead::Scan {
+        cursor: 0,
+        pattern: None,
+        count: usize::MAX,
+        type_name: None,
+    });
+    assert!(too_large(s.read(&Read::at(T0, scan))));
+    let fields: Vec<(Vec<u8>, Vec<u8>)> =
+        (0..copies).map(|i| (long_key(i), b"v".to_vec())).collect();
+    s.write(
+        1000,
+        w(Command::Hash(HashWrite::Set {
+            key: "wide".into(),
+            pairs: fields,
+            ok: false,
+        })),
+    );
+    let hscan = Query::Hash(HashRead::Scan {
+        key: "wide".into(),
+        cursor: 0,
+        pattern: None,
+        count: usize::MAX,
+    });
+    assert!(too_large(s.read(&Read::at(T0, hscan))));
+}
+
+/// Before, an HSET with no pairs (not expressible in RESP, but a `Command` is public and comes
+/// from the log) left an empty hash behind, and HRANDFIELD on it panicked the apply thread.
+#[test]
+fn an_empty_hset_creates_nothing() {
+    use kv_store::machine::{HashRead, HashWrite};
+    let mut s = KvStore::new();
+    let empty = Command::Hash(HashWrite::Set {
+        key: "h".into(),
+        pairs: Vec::new(),
+        ok: false,
+    });
+    assert_eq!(s.write(1, w(empty)), Reply::Int(0));
+    assert!(s.is_empty());
+    let rand = Query::Hash(HashRead::RandField {
+        key: "h".into(),
+        count: None,
+        with_values: false,
+    });
+    assert_eq!(s.read(&Read::at(T0, rand)), Reply::Nil);
 }

@@ -66,9 +66,10 @@ pub enum Command {
         /// The most keys reclaimed.
         limit: u32,
     },
-    /// A read answered at its place in the log, after the clock has moved to the write's time
-    /// (for a linearizable read that got [`Reply::ReadThroughLog`](super::Reply)).
-    Read(Query),
+    /// Moves the replicated clock to the write's time, and does nothing else; replies `Ok`.
+    /// (Proposed for a linearizable read that got [`Reply::ReadThroughLog`](super::Reply)
+    /// before it is asked again.)
+    Tick,
 }
 
 /// A read-only question.
@@ -92,6 +93,8 @@ pub enum Query {
     Digest,
     /// The earliest deadline of any key (`Int`), or `Nil`: for the active expirer.
     NextDeadline,
+    /// The replicated clock (`Int`, milliseconds since the Unix epoch).
+    Clock,
 }
 
 /// A query as a node answers it: at a time, linearizably or from the node's own state.

@@ -173,6 +173,11 @@ impl HashWrite {
     pub(super) fn run(self, ks: &mut Keyspace) -> Result<Reply, KvError> {
         match self {
             HashWrite::Set { key, pairs, ok } => {
+                // Nothing to set creates nothing: a hash is never empty.
+                if pairs.is_empty() {
+                    hash_of(ks, &key)?;
+                    return Ok(if ok { Reply::Ok } else { Reply::Int(0) });
+                }
                 let h = hash_mut(ks, &key)?;
                 let added = pairs
                     .into_iter()
@@ -257,12 +262,11 @@ impl HashRead {
         let h = found.unwrap_or(&empty);
         Ok(match self {
             HashRead::Get { field, .. } => Reply::bulk_or_nil(field_of(h, field)),
-            HashRead::MGet { fields, .. } => Reply::Array(
-                fields
-                    .iter()
-                    .map(|f| Reply::bulk_or_nil(field_of(h, f)))
-                    .collect(),
-            ),
+            HashRead::MGet { fields, .. } => {
+                let found: Vec<Option<&[u8]>> = fields.iter().map(|f| field_of(h, f)).collect();
+                super::check_reply_size(found.iter().flatten().map(|v| v.len()).sum())?;
+                Reply::Array(found.into_iter().map(Reply::bulk_or_nil).collect())
+            }
             HashRead::Exists { field, .. } => Reply::Int(i64::from(field_of(h, field).is_some())),
             HashRead::Len { .. } => Reply::Int(h.len() as i64),
             HashRead::StrLen { field, .. } => {
@@ -294,6 +298,7 @@ impl HashRead {
                     *count
                 };
                 let (page, next) = page(from_hash(h, from), count);
+                super::check_reply_size(page.iter().map(|(f, v)| f.bytes().len() + v.len()).sum())?;
                 let items = page
                     .into_iter()
                     .filter(|(f, _)| pattern.as_ref().is_none_or(|p| glob::matches(p, f.bytes())))
@@ -303,40 +308,55 @@ impl HashRead {
             }
             HashRead::RandField {
                 count, with_values, ..
-            } => rand_fields(h, missing, *count, *with_values),
+            } => rand_fields(h, missing, *count, *with_values)?,
         })
     }
 }
 
-/// HRANDFIELD: fields drawn at random (a read: each replica may draw differently).
-fn rand_fields(h: &Hash, missing: bool, count: Option<i64>, with_values: bool) -> Reply {
+/// HRANDFIELD: fields drawn at random (a read: each replica may draw differently), refused
+/// past the reply limits before any reply is built.
+fn rand_fields(
+    h: &Hash,
+    missing: bool,
+    count: Option<i64>,
+    with_values: bool,
+) -> Result<Reply, KvError> {
     let fields: Vec<(&HKey, &Vec<u8>)> = h.iter().collect();
     let mut rng = rand::thread_rng();
     let Some(count) = count else {
-        if missing {
-            return Reply::Nil;
+        if missing || fields.is_empty() {
+            return Ok(Reply::Nil);
         }
-        return bulk(fields[rng.gen_range(0..fields.len())].0.bytes());
+        return Ok(bulk(fields[rng.gen_range(0..fields.len())].0.bytes()));
     };
-    let picked: Vec<(&HKey, &Vec<u8>)> = if count >= 0 {
-        let n = (count as usize).min(fields.len());
+    let n = count.unsigned_abs();
+    if count < 0 && n > super::REPLY_ITEMS_MAX as u64 {
+        return Err(KvError::TooManyItems {
+            items: n,
+            max: super::REPLY_ITEMS_MAX,
+        });
+    }
+    let picked: Vec<(&HKey, &Vec<u8>)> = if fields.is_empty() {
+        Vec::new()
+    } else if count >= 0 {
+        let n = (n as usize).min(fields.len());
         rand::seq::index::sample(&mut rng, fields.len(), n)
             .into_iter()
             .map(|i| fields[i])
             .collect()
-    } else if fields.is_empty() {
-        Vec::new()
-    } else if count.unsigned_abs() > super::REPLY_ITEMS_MAX as u64 {
-        return Reply::Error(KvError::TooManyItems {
-            items: count.unsigned_abs(),
-            max: super::REPLY_ITEMS_MAX,
-        });
     } else {
-        (0..count.unsigned_abs())
+        (0..n)
             .map(|_| fields[rng.gen_range(0..fields.len())])
             .collect()
     };
-    if with_values {
+    let value_bytes = |v: &Vec<u8>| if with_values { v.len() } else { 0 };
+    super::check_reply_size(
+        picked
+            .iter()
+            .map(|(f, v)| f.bytes().len() + value_bytes(v))
+            .sum(),
+    )?;
+    Ok(if with_values {
         Reply::Pairs(
             picked
                 .into_iter()
@@ -345,5 +365,5 @@ fn rand_fields(h: &Hash, missing: bool, count: Option<i64>, with_values: bool) -
         )
     } else {
         Reply::Array(picked.into_iter().map(|(f, _)| bulk(f.bytes())).collect())
-    }
+    })
 }

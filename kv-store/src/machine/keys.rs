@@ -258,6 +258,7 @@ impl KeyRead {
                     return Ok(scan_reply(0, Vec::new()));
                 };
                 let (page, next) = page(v.live_from(from), *count);
+                super::check_reply_size(page.iter().map(|(k, _)| k.bytes().len()).sum())?;
                 let keys = page
                     .into_iter()
                     .filter(|(k, e)| {

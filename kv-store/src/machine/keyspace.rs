@@ -7,9 +7,10 @@
 //!
 //! Reads see the keyspace through a [`View`] at the reader's time, which may be ahead of the
 //! clock. A key whose deadline lies between the two is absent to the reader, and the view
-//! notes that it relied on a time the log has not reached: such a linearizable read is then
-//! answered through the log instead (see [`Reply::ReadThroughLog`](super::Reply)), so that no
-//! later read, on any leader whatever its clock, can see the key alive again.
+//! notes that it relied on a time the log has not reached: such a linearizable read is asked
+//! again only after a tick through the log has moved the clock to its time (see
+//! [`Reply::ReadThroughLog`](super::Reply)), so that no later read, on any leader whatever its
+//! clock, can see the key alive again.
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -95,7 +96,19 @@ pub struct Keyspace {
     index: u64,
 }
 
-/// The keyspace as a state machine stores it in a snapshot.
+/// The keyspace as a snapshot stores it, borrowed, to encode: the same encoding as [`Stored`].
+#[derive(Serialize)]
+pub struct StoredRef<'a> {
+    clock: u64,
+    #[serde(serialize_with = "as_sequence")]
+    entries: &'a BTreeMap<HKey, Entry>,
+}
+
+fn as_sequence<S: serde::Serializer>(map: &BTreeMap<HKey, Entry>, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(map.iter())
+}
+
+/// The keyspace as a snapshot stores it, decoded.
 #[derive(Serialize, Deserialize)]
 pub struct Stored {
     clock: u64,
@@ -241,15 +254,11 @@ impl Keyspace {
         self.map.iter()
     }
 
-    /// The keyspace to store in a snapshot.
-    pub fn to_stored(&self) -> Stored {
-        Stored {
+    /// The keyspace to store in a snapshot, borrowed: encoding it copies no entry.
+    pub fn to_stored(&self) -> StoredRef<'_> {
+        StoredRef {
             clock: self.clock,
-            entries: self
-                .map
-                .iter()
-                .map(|(k, e)| (k.clone(), e.clone()))
-                .collect(),
+            entries: &self.map,
         }
     }
 
@@ -324,6 +333,6 @@ impl<'a> View<'a> {
                 }
             })
             .count();
-        self.ks.len() - expired
+        self.ks.len().saturating_sub(expired)
     }
 }

@@ -64,7 +64,18 @@ pub fn parse_float(bytes: &[u8]) -> Result<LongDouble, bool> {
             .bytes()
             .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'+' | b'-'))
     };
-    if !digits_ok || !lower.bytes().any(|b| b.is_ascii_digit()) {
+    // The mantissa, and the exponent after its marker (`e`, or `p` in hexadecimal).
+    let skip = if hex { 2 } else { 0 };
+    let marker = if hex { 'p' } else { 'e' };
+    let (mantissa, exponent) = match lower[skip..].find(marker) {
+        Some(at) => (&lower[..skip + at], Some(&lower[skip + at + 1..])),
+        None => (lower.as_str(), None),
+    };
+    let exponent_ok = exponent.is_none_or(|e| {
+        let digits = e.strip_prefix(['+', '-']).unwrap_or(e);
+        !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+    });
+    if !digits_ok || !exponent_ok || !mantissa[skip..].bytes().any(|b| b.is_ascii_hexdigit()) {
         return Err(false);
     }
     // `strtold` takes hexadecimal without a binary exponent; APFloat wants one.
@@ -74,22 +85,13 @@ pub fn parse_float(bytes: &[u8]) -> Result<LongDouble, bool> {
         text.to_string()
     };
     let parsed = LongDouble::from_str_r(&text, Round::NearestTiesToEven).map_err(|_| false)?;
-    let underflow = parsed.value.is_zero()
-        && lower.bytes().any(|b| (b'1'..=b'9').contains(&b))
-        && !hex_zero(&lower);
+    // Zero read from a mantissa that is not all zeros: the number underflowed.
+    let underflow =
+        parsed.value.is_zero() && mantissa[skip..].bytes().any(|b| b != b'0' && b != b'.');
     if parsed.status.intersects(Status::OVERFLOW) || underflow || parsed.value.is_nan() {
         return Err(false);
     }
     Ok(parsed.value)
-}
-
-/// Whether a hexadecimal float's mantissa is all zeros (so zero is exact, not an underflow).
-fn hex_zero(lower: &str) -> bool {
-    lower.strip_prefix("0x").is_some_and(|m| {
-        m.split('p')
-            .next()
-            .is_some_and(|m| m.bytes().all(|b| b == b'0' || b == b'.'))
-    })
 }
 
 /// `a + b` in `long double`, written as INCRBYFLOAT writes it, or `None` when the sum is
@@ -208,5 +210,13 @@ mod tests {
         assert_eq!(err(" 1"), Some(false));
         assert_eq!(err("nan"), Some(false));
         assert_eq!(err("0x0"), None);
+        // Zeros with an exponent are zero, not an underflow (they were refused before).
+        assert_eq!(err("0e1"), None);
+        assert_eq!(err("-0.0e-3"), None);
+        // An exponent with no digits is not a number to strtold's whole-string reading (it was
+        // read as the mantissa alone before).
+        assert_eq!(err("1e"), Some(false));
+        assert_eq!(err("1e+"), Some(false));
+        assert_eq!(err("1E-"), Some(false));
     }
 }

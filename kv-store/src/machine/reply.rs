@@ -32,9 +32,9 @@ pub enum Reply {
     /// The command was refused by the state machine; it changed nothing.
     Error(KvError),
     /// A linearizable read's answer depends on a key whose deadline has passed on the reader's
-    /// clock but not yet on the replicated one. Never a client's answer: the server asks again
-    /// through the log ([`Command::Read`](super::Command::Read)), which moves the replicated
-    /// clock forward, so no later read can find the key alive again.
+    /// clock but not yet on the replicated one. Never a client's answer: the server proposes a
+    /// [`Command::Tick`](super::Command::Tick) at the reader's time, which moves the replicated
+    /// clock forward so that no later read can find the key alive again, then asks again.
     ReadThroughLog(Box<Query>),
 }
 

@@ -260,7 +260,8 @@ fn parse_value(
                 b'>' => Value::Push(items),
                 b'%' => Value::Map(pairs(items)),
                 // An attribute describes the value after it, which is what is returned.
-                _ => return parse_value(buf, pos, limits, depth),
+                // Counted as a level, so attributes cannot nest without bound.
+                _ => return parse_value(buf, pos, limits, depth + 1),
             };
             Ok(Some((value, pos)))
         }

@@ -18,8 +18,8 @@ use super::event_loop::{Batch, Context};
 use super::mailbox::Done;
 use super::replies::{from_error, from_reply};
 use super::session::Session;
-use crate::machine::{Command, Read, Reply, Write};
-use crate::resp::{self, Framer, Value};
+use crate::machine::{Command, Query, Read, Reply, Write};
+use crate::resp::{self, Framer, Protocol, Value};
 
 /// A request's tag is its connection's slab key above these bits and the request's sequence
 /// number (drawn from its loop's counter, so a later connection at the same key never sees an
@@ -52,11 +52,20 @@ enum Kind {
 struct Slot {
     seq: u64,
     kind: Kind,
+    /// The protocol the request was sent in, which its reply is given in (a HELLO or RESET
+    /// after it changes the connection's, not this one's).
+    proto: Protocol,
     answer: Answer,
 }
 
 enum Answer {
-    Waiting { deadline: Instant },
+    /// Waiting for the cluster. `then_read`: a linearizable read waiting for the tick that
+    /// moves the replicated clock to its time (the query, and that time) before it is asked
+    /// again.
+    Waiting {
+        deadline: Instant,
+        then_read: Option<Box<(Query, u64)>>,
+    },
     Done(Value),
 }
 
@@ -310,6 +319,7 @@ impl Conn {
         self.slots.push_back(Slot {
             seq: batch.next_seq(),
             kind: Kind::Other,
+            proto: self.session.protocol,
             answer: Answer::Done(v),
         });
     }
@@ -325,7 +335,11 @@ impl Conn {
         self.slots.push_back(Slot {
             seq,
             kind,
-            answer: Answer::Waiting { deadline },
+            proto: self.session.protocol,
+            answer: Answer::Waiting {
+                deadline,
+                then_read: None,
+            },
         });
         self.waiting += 1;
         self.waiting_kind = kind;
@@ -338,29 +352,36 @@ impl Conn {
     }
 
     /// Settles the request tagged `tag`, if it is still waiting here. A linearizable read
-    /// whose answer relied on a deadline the replicated clock has not reached is asked again
-    /// through the log, stamped `now_ms`, and keeps waiting.
+    /// whose answer relied on a deadline the replicated clock has not reached first proposes a
+    /// tick that moves the clock to `now_ms` (so no later read can find the key alive again),
+    /// then is asked again at that time, and keeps waiting meanwhile.
     pub(super) fn settle(&mut self, tag: u64, done: Done, batch: &mut Batch, now_ms: u64) {
         let seq = tag & SEQ_MASK;
         let Ok(i) = self.slots.binary_search_by_key(&seq, |s| s.seq & SEQ_MASK) else {
             return;
         };
         let slot = &mut self.slots[i];
-        if !matches!(slot.answer, Answer::Waiting { .. }) {
+        let Answer::Waiting { then_read, .. } = &mut slot.answer else {
             return;
-        }
+        };
         let value = match done {
-            Done::Value(v) => v,
             Done::Kv(Ok(Reply::ReadThroughLog(query))) => {
-                let w = Write {
+                let tick = Write {
                     session: None,
                     time_ms: now_ms,
-                    command: Command::Read(*query),
+                    command: Command::Tick,
                 };
-                batch.writes.push((w.encode(), tag));
+                batch.writes.push((tick.encode(), tag));
+                *then_read = Some(Box::new((*query, now_ms)));
                 return;
             }
-            Done::Kv(Ok(reply)) => from_reply(reply, self.session.protocol),
+            Done::Kv(Ok(_)) if then_read.is_some() => {
+                let (query, at) = *then_read.take().expect("checked above");
+                batch.reads.push((Read::at(at, query), tag));
+                return;
+            }
+            Done::Value(v) => v,
+            Done::Kv(Ok(reply)) => from_reply(reply, slot.proto),
             Done::Kv(Err(e)) => {
                 // A node that has shut down keeps no connections open: clients move on.
                 self.closing |= matches!(e, Error::Shutdown);
@@ -368,6 +389,9 @@ impl Conn {
                     // A write that timed out may still commit: TRYAGAIN would invite a retry
                     // that applies it twice.
                     Error::Timeout if slot.kind == Kind::Write => from_error(Error::OutcomeUnknown),
+                    // A read's tick whose outcome is unknown changed nothing a client sees:
+                    // the read may simply be sent again.
+                    Error::OutcomeUnknown if slot.kind == Kind::Read => from_error(Error::Timeout),
                     e => from_error(e),
                 }
             }
@@ -382,7 +406,7 @@ impl Conn {
         let expired: Vec<u64> = self
             .slots
             .iter()
-            .filter(|s| matches!(s.answer, Answer::Waiting { deadline } if deadline <= now))
+            .filter(|s| matches!(s.answer, Answer::Waiting { deadline, .. } if deadline <= now))
             .map(|s| s.seq & SEQ_MASK)
             .collect();
         let any = !expired.is_empty();
@@ -409,12 +433,13 @@ impl Conn {
         {
             let Some(Slot {
                 answer: Answer::Done(v),
+                proto,
                 ..
             }) = self.slots.pop_front()
             else {
                 unreachable!("front is done")
             };
-            resp::encode_for(&v, self.session.protocol, &mut self.out);
+            resp::encode_for(&v, proto, &mut self.out);
         }
         while self.written < self.out.len() && !self.dead {
             match self.stream.write(&self.out[self.written..]) {

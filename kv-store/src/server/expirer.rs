@@ -22,9 +22,13 @@ pub(super) fn run(node: Arc<Node<KvStore>>, shared: Arc<Shared>) {
     let stopped = || shared.stop.load(Ordering::Acquire);
     while !stopped() {
         std::thread::sleep(EVERY);
-        let now = wall_clock_ms();
-        let next = node.read_stale(Read::local_at(now, Query::NextDeadline), WAIT);
-        let due = matches!(next, Ok(Reply::Int(d)) if d as u64 <= now);
+        // Due on this node's clock, or on the replicated one if a past leader's ran ahead.
+        let ask = |q| node.read_stale(Read::local_at(wall_clock_ms(), q), WAIT);
+        let now = match ask(Query::Clock) {
+            Ok(Reply::Int(clock)) => wall_clock_ms().max(clock as u64),
+            _ => continue,
+        };
+        let due = matches!(ask(Query::NextDeadline), Ok(Reply::Int(d)) if d as u64 <= now);
         if !due || !node.status().is_ok_and(|s| s.role == Role::Leader) {
             continue;
         }

@@ -1,4 +1,4 @@
-//! The RESP2 server: any Redis client can talk to any node. Writes go through the log (followers
+//! The RESP server (RESP2, and RESP3 after HELLO 3): any Redis client can talk to any node. Writes go through the log (followers
 //! forward them to the leader); reads are linearizable unless the connection said READONLY;
 //! pipelined requests are answered in order; every error is a RESP error a person can act on.
 //!

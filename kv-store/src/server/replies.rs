@@ -36,7 +36,7 @@ pub(crate) fn from_reply(r: Reply, proto: Protocol) -> Value {
         )),
         // The machine's errors carry no protocol wording; the kind word comes from the error.
         Reply::Error(e) => Value::Error(format!("{} {e}", e.kind())),
-        // The connection asks again through the log before it gets here.
+        // The connection ticks the clock and asks again before it gets here.
         Reply::ReadThroughLog(_) => {
             Value::Error("TRYAGAIN the read must go through the log; retry it".into())
         }
