@@ -332,6 +332,134 @@ impl Client for RespClient {
             Outcome::Unknown => Outcome::Unknown,
         }
     }
+
+    fn set_px(&mut self, rng: &mut TestRng, key: &[u8], value: &[u8], ms: u64) -> Outcome<()> {
+        let ms = ms.to_string();
+        match self.exactly_once(rng, &[b"SET", key, value, b"PX", ms.as_bytes()]) {
+            Outcome::Done(Value::Simple(_)) => Outcome::Done(()),
+            Outcome::Done(other) => panic!("a SET PX answered {other:?}"),
+            Outcome::NotApplied => Outcome::NotApplied,
+            Outcome::Unknown => Outcome::Unknown,
+        }
+    }
+
+    fn transfer(&mut self, rng: &mut TestRng, from: &[u8], to: &[u8], amount: i64) -> Outcome<()> {
+        let Some(mut c) = Conversation::open(self.addr(rng, ALL)) else {
+            return Outcome::NotApplied;
+        };
+        let amount = amount.to_string();
+        let replies = c.send(&[
+            &[b"MULTI"],
+            &[b"DECRBY", from, amount.as_bytes()],
+            &[b"INCRBY", to, amount.as_bytes()],
+            &[b"EXEC"],
+        ]);
+        match exec_outcome(replies.as_ref().and_then(|r| r.get(3))) {
+            Outcome::Done(_) => Outcome::Done(()),
+            Outcome::NotApplied => Outcome::NotApplied,
+            Outcome::Unknown => Outcome::Unknown,
+        }
+    }
+
+    fn read_both(&mut self, rng: &mut TestRng, a: &[u8], b: &[u8]) -> Outcome<(i64, i64)> {
+        let Some(mut c) = Conversation::open(self.addr(rng, ALL)) else {
+            return Outcome::NotApplied;
+        };
+        let replies = c.send(&[&[b"MULTI"], &[b"GET", a], &[b"GET", b], &[b"EXEC"]]);
+        match exec_outcome(replies.as_ref().and_then(|r| r.get(3))) {
+            Outcome::Done(Some(both)) => Outcome::Done((integer(&both[0]), integer(&both[1]))),
+            _ => Outcome::NotApplied,
+        }
+    }
+
+    fn watched_increment(&mut self, rng: &mut TestRng, key: &[u8]) -> Outcome<bool> {
+        let Some(mut c) = Conversation::open(self.addr(rng, ALL)) else {
+            return Outcome::NotApplied;
+        };
+        let Some(seen) = c.send(&[&[b"WATCH", key], &[b"GET", key]]) else {
+            return Outcome::NotApplied;
+        };
+        if seen[0] != Value::Simple("OK".into()) || matches!(seen[1], Value::Error(_)) {
+            return Outcome::NotApplied;
+        }
+        let next = (integer(&seen[1]) + 1).to_string();
+        let replies = c.send(&[&[b"MULTI"], &[b"SET", key, next.as_bytes()], &[b"EXEC"]]);
+        match exec_outcome(replies.as_ref().and_then(|r| r.get(2))) {
+            Outcome::Done(Some(_)) => Outcome::Done(true),
+            Outcome::Done(None) => Outcome::Done(false),
+            Outcome::NotApplied => Outcome::NotApplied,
+            Outcome::Unknown => Outcome::Unknown,
+        }
+    }
+}
+
+/// One connection for a conversation of several requests (a transaction needs one).
+struct Conversation {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Conversation {
+    fn open(addr: SocketAddr) -> Option<Conversation> {
+        let stream = TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
+        stream
+            .set_read_timeout(Some(Duration::from_millis(800)))
+            .ok()?;
+        Some(Conversation {
+            stream,
+            buf: Vec::new(),
+        })
+    }
+
+    /// Sends the requests pipelined and reads a reply to each; `None` if the connection
+    /// failed on the way (the requests may or may not have been run).
+    fn send(&mut self, requests: &[&[&[u8]]]) -> Option<Vec<Value>> {
+        let mut out = Vec::new();
+        for args in requests {
+            let items = args.iter().map(|a| Value::Bulk(Some(a.to_vec()))).collect();
+            encode(&Value::Array(Some(items)), &mut out);
+        }
+        self.stream.write_all(&out).ok()?;
+        let mut replies = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while replies.len() < requests.len() {
+            match parse_reply(&self.buf, &Limits::default()) {
+                Ok(Some((v, used))) => {
+                    self.buf.drain(..used);
+                    replies.push(v);
+                    continue;
+                }
+                Ok(None) => {}
+                Err(_) => return None,
+            }
+            let n = self.stream.read(&mut chunk).ok()?;
+            if n == 0 {
+                return None;
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+        Some(replies)
+    }
+}
+
+/// What became of a transaction, from EXEC's reply (`None`: no reply came).
+fn exec_outcome(reply: Option<&Value>) -> Outcome<Option<Vec<Value>>> {
+    match reply {
+        Some(Value::Array(items)) => Outcome::Done(items.clone()),
+        Some(Value::Error(e)) if e.starts_with("TRYAGAIN") => Outcome::NotApplied,
+        Some(Value::Error(e)) if e.starts_with("ERR outcome unknown") => Outcome::Unknown,
+        Some(other) => panic!("EXEC answered {other:?}"),
+        None => Outcome::Unknown,
+    }
+}
+
+fn integer(v: &Value) -> i64 {
+    match v {
+        Value::Bulk(Some(b)) => String::from_utf8_lossy(b).parse().expect("an integer"),
+        Value::Bulk(None) => 0,
+        Value::Integer(n) => *n,
+        other => panic!("not a number: {other:?}"),
+    }
 }
 
 /// A node's INFO fields.

@@ -14,11 +14,12 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
+use kv_store::machine::{Expiry, SetCondition, StringWrite, TxOp, Watched};
 use kv_store::testing::nemesis::{
     run_all, Change, Client, Cluster, Fault, Nemesis, Outcome, Settings, View,
 };
 use kv_store::testing::TestRng;
-use kv_store::{wall_clock_ms, Command, KvStore, Query, Read, Reply, Write};
+use kv_store::{read_linearizable, wall_clock_ms, Command, KvStore, Query, Read, Reply, Write};
 use parking_lot::Mutex;
 use raft_core::{ChangeStep, MembershipChange, NodeId, Role};
 use raft_runtime::{DiskOptions, DiskStorage, Error, MemNetwork, Node, NodeConfig};
@@ -225,7 +226,7 @@ impl Client for InProcessClient {
         let Some(node) = self.node(rng) else {
             return Outcome::NotApplied;
         };
-        match node.read(Read::now(Query::get(key)), TIMEOUT) {
+        match read_linearizable(&node, Query::get(key), TIMEOUT) {
             Ok(Reply::Bulk(v)) => Outcome::Done(Some(v)),
             Ok(Reply::Nil) => Outcome::Done(None),
             Ok(other) => panic!("a read answered {other:?}"),
@@ -256,10 +257,97 @@ impl Client for InProcessClient {
             Outcome::Unknown => Outcome::Unknown,
         }
     }
+
+    fn set_px(&mut self, rng: &mut TestRng, key: &[u8], value: &[u8], ms: u64) -> Outcome<()> {
+        let set = Command::String(StringWrite::Set {
+            key: key.to_vec(),
+            value: value.to_vec(),
+            condition: SetCondition::Always,
+            expiry: Expiry::In(ms),
+            get: false,
+        });
+        match self.write(rng, set) {
+            Outcome::Done(Reply::Ok) => Outcome::Done(()),
+            Outcome::Done(other) => panic!("a SET answered {other:?}"),
+            Outcome::NotApplied => Outcome::NotApplied,
+            Outcome::Unknown => Outcome::Unknown,
+        }
+    }
+
+    fn transfer(&mut self, rng: &mut TestRng, from: &[u8], to: &[u8], amount: i64) -> Outcome<()> {
+        let ops = vec![
+            TxOp::Write(Command::incr_by(from, -amount)),
+            TxOp::Write(Command::incr_by(to, amount)),
+        ];
+        let exec = Command::Exec {
+            watched: Vec::new(),
+            ops,
+        };
+        match self.write(rng, exec) {
+            Outcome::Done(Reply::Array(_)) => Outcome::Done(()),
+            Outcome::Done(other) => panic!("a transfer answered {other:?}"),
+            Outcome::NotApplied => Outcome::NotApplied,
+            Outcome::Unknown => Outcome::Unknown,
+        }
+    }
+
+    fn read_both(&mut self, rng: &mut TestRng, a: &[u8], b: &[u8]) -> Outcome<(i64, i64)> {
+        let exec = Command::Exec {
+            watched: Vec::new(),
+            ops: vec![TxOp::Read(Query::get(a)), TxOp::Read(Query::get(b))],
+        };
+        match self.write(rng, exec) {
+            Outcome::Done(Reply::Array(r)) => Outcome::Done((number(&r[0]), number(&r[1]))),
+            Outcome::Done(other) => panic!("a read of both answered {other:?}"),
+            Outcome::NotApplied | Outcome::Unknown => Outcome::NotApplied,
+        }
+    }
+
+    fn watched_increment(&mut self, rng: &mut TestRng, key: &[u8]) -> Outcome<bool> {
+        let Some(node) = self.node(rng) else {
+            return Outcome::NotApplied;
+        };
+        let watch = Query::Watch {
+            keys: vec![key.to_vec()],
+        };
+        let Ok(Reply::Array(w)) = read_linearizable(&node, watch, TIMEOUT) else {
+            return Outcome::NotApplied;
+        };
+        let Ok(current) = read_linearizable(&node, Query::get(key), TIMEOUT) else {
+            return Outcome::NotApplied;
+        };
+        let watched = vec![Watched {
+            key: key.to_vec(),
+            since: number(&w[0]) as u64,
+            present: number(&w[1]) == 1,
+        }];
+        let next = (number(&current) + 1).to_string();
+        let exec = Command::Exec {
+            watched,
+            ops: vec![TxOp::Write(Command::set(key, next))],
+        };
+        match self.write(rng, exec) {
+            Outcome::Done(Reply::Array(_)) => Outcome::Done(true),
+            Outcome::Done(Reply::NilArray) => Outcome::Done(false),
+            Outcome::Done(other) => panic!("a watched increment answered {other:?}"),
+            Outcome::NotApplied => Outcome::NotApplied,
+            Outcome::Unknown => Outcome::Unknown,
+        }
+    }
 }
 
 #[test]
 fn histories_stay_linearizable_under_every_nemesis() {
     let settings = Settings::from_env(Duration::from_millis(100));
     run_all("fault injection", &Nemesis::ALL, settings, InProcess::start);
+}
+
+/// An integer reply, or a bulk string holding one; 0 for nil.
+fn number(r: &Reply) -> i64 {
+    match r {
+        Reply::Int(n) => *n,
+        Reply::Bulk(b) => String::from_utf8_lossy(b).parse().expect("an integer"),
+        Reply::Nil => 0,
+        other => panic!("not a number: {other:?}"),
+    }
 }

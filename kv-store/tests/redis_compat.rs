@@ -13,7 +13,7 @@ use std::time::Duration;
 use kv_store::resp::Value;
 use support::{cluster, Client};
 
-/// The scripts this build runs. (transactions.txt waits for MULTI/EXEC.)
+/// The scripts, every one.
 const SCRIPTS: &[&str] = &[
     "strings.txt",
     "keyspace.txt",
@@ -21,6 +21,8 @@ const SCRIPTS: &[&str] = &[
     "hashes.txt",
     "protocol.txt",
     "errors.txt",
+    "transactions.txt",
+    "protocol_transactions.txt",
 ];
 
 enum Step {

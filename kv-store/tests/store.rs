@@ -474,3 +474,156 @@ fn an_empty_hset_creates_nothing() {
     });
     assert_eq!(s.read(&Read::at(T0, rand)), Reply::Nil);
 }
+
+fn watch(s: &KvStore, keys: &[&str]) -> Vec<kv_store::machine::Watched> {
+    let q = Query::Watch {
+        keys: keys.iter().map(|k| k.as_bytes().to_vec()).collect(),
+    };
+    let Reply::Array(ints) = s.read(&Read::at(T0, q)) else {
+        panic!("WATCH answers an array");
+    };
+    let int = |r: &Reply| match r {
+        Reply::Int(n) => *n,
+        other => panic!("{other:?}"),
+    };
+    keys.iter()
+        .zip(&ints[1..])
+        .map(|(k, p)| kv_store::machine::Watched {
+            key: k.as_bytes().to_vec(),
+            since: int(&ints[0]) as u64,
+            present: int(p) == 1,
+        })
+        .collect()
+}
+
+fn exec(watched: Vec<kv_store::machine::Watched>, ops: Vec<kv_store::machine::TxOp>) -> Command {
+    Command::Exec { watched, ops }
+}
+
+/// A transaction is one entry: all of it runs, in order, with a runtime error in one not
+/// stopping the others; reads inside see the writes before them.
+#[test]
+fn a_transaction_runs_whole_in_one_entry() {
+    use kv_store::machine::TxOp;
+    let mut s = KvStore::new();
+    s.write(1, w(set("s", "text")));
+    let ops = vec![
+        TxOp::Write(Command::incr_by("a", 5)),
+        TxOp::Write(Command::incr_by("s", 1)),
+        TxOp::Read(Query::get("a")),
+        TxOp::Write(Command::RegisterSession),
+    ];
+    assert_eq!(
+        s.write(2, w(exec(vec![], ops))),
+        Reply::Array(vec![
+            Reply::Int(5),
+            Reply::Error(KvError::NotAnInteger),
+            Reply::Bulk("5".into()),
+            Reply::Error(KvError::NotInTransaction),
+        ])
+    );
+    // Not in a session: its reads may differ between replicas, and a session keeps replies.
+    let in_session = Write {
+        session: Some(Session { client: 1, seq: 1 }),
+        time_ms: T0,
+        command: exec(vec![], vec![]),
+    };
+    assert_eq!(s.write(3, in_session), Reply::Error(KvError::NotInSession));
+}
+
+/// WATCH: any change to a watched key after it was read (a write, even of the same value; a
+/// deadline; a removal; an expiry; creation, and creation then removal) makes EXEC run
+/// nothing; no change, or a change to another key, lets it run.
+#[test]
+fn a_watched_change_of_any_kind_stops_exec() {
+    use kv_store::machine::{KeyWrite, TxOp};
+    let set_x = || vec![TxOp::Write(set("x", "ran"))];
+    let cases: Vec<(&str, Vec<Command>, bool)> = vec![
+        ("nothing", vec![], true),
+        ("another key", vec![set("other", "1")], true),
+        ("the same value", vec![set("k", "v")], false),
+        (
+            "a deadline",
+            vec![
+                Command::Key(KeyWrite::Persist { key: "k".into() }),
+                set_px("k", 100_000),
+            ],
+            false,
+        ),
+        ("a removal", vec![Command::del(vec!["k".into()])], false),
+        ("a failed write", vec![Command::incr_by("k", 1)], true),
+    ];
+    for (what, between, runs) in cases {
+        let mut s = KvStore::new();
+        s.write(1, w(set("k", "v")));
+        let watched = watch(&s, &["k"]);
+        for (i, c) in between.into_iter().enumerate() {
+            s.write(2 + i as u64, w(c));
+        }
+        let r = s.write(10, w(exec(watched, set_x())));
+        assert_eq!(r != Reply::NilArray, runs, "{what}: {r:?}");
+        assert_eq!(get(&s, "x") != Reply::Nil, runs, "{what}");
+    }
+    // A key absent when watched, created and removed again before EXEC, has changed.
+    let mut s = KvStore::new();
+    let watched = watch(&s, &["k"]);
+    s.write(1, w(set("k", "v")));
+    s.write(2, w(Command::del(vec!["k".into()])));
+    assert_eq!(s.write(3, w(exec(watched, set_x()))), Reply::NilArray);
+    // One that expired between WATCH and EXEC has changed too.
+    let mut s = KvStore::new();
+    s.write(1, at(T0, set_px("k", 10)));
+    let watched = watch(&s, &["k"]);
+    assert_eq!(
+        s.write(2, at(T0 + 20, exec(watched, set_x()))),
+        Reply::NilArray
+    );
+}
+
+/// What WATCH compares with survives a snapshot: a change before the snapshot is still seen
+/// after a restore, and so is a removal.
+#[test]
+fn watches_hold_across_a_snapshot() {
+    use kv_store::machine::TxOp;
+    let mut s = KvStore::new();
+    let watched = watch(&s, &["k"]);
+    s.write(1, w(set("k", "v")));
+    s.write(2, w(Command::del(vec!["k".into()])));
+    let mut t = KvStore::new();
+    t.restore(&s.snapshot()).unwrap();
+    let ops = vec![TxOp::Write(set("x", "ran"))];
+    assert_eq!(t.write(3, w(exec(watched, ops.clone()))), Reply::NilArray);
+    // And a watch taken on the restored state runs when nothing changed.
+    let fresh = watch(&t, &["k"]);
+    assert_eq!(
+        t.write(4, w(exec(fresh, ops))),
+        Reply::Array(vec![Reply::Ok])
+    );
+}
+
+/// Removals are remembered up to a bound; past it a watch older than what was forgotten
+/// counts as changed: a spurious EXEC failure, never a missed change.
+#[test]
+fn forgotten_removals_make_old_watches_fail_never_pass() {
+    use kv_store::machine::TxOp;
+    let mut s = KvStore::new();
+    let watched = watch(&s, &["absent"]);
+    let n = kv_store::machine::REMOVALS_MAX as u64 + 10;
+    for i in 0..n {
+        s.write(2 * i + 1, w(set(&format!("r{i}"), "v")));
+        s.write(
+            2 * i + 2,
+            w(Command::del(vec![format!("r{i}").into_bytes()])),
+        );
+    }
+    let ops = vec![TxOp::Write(set("x", "ran"))];
+    assert_eq!(
+        s.write(3 * n, w(exec(watched, ops.clone()))),
+        Reply::NilArray
+    );
+    let fresh = watch(&s, &["absent"]);
+    assert_eq!(
+        s.write(3 * n + 1, w(exec(fresh, ops))),
+        Reply::Array(vec![Reply::Ok])
+    );
+}

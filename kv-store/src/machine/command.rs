@@ -66,10 +66,39 @@ pub enum Command {
         /// The most keys reclaimed.
         limit: u32,
     },
+    /// MULTI ... EXEC: if no watched key changed, runs every operation in order, as one entry
+    /// (a runtime error in one does not stop the others), and replies with their replies in
+    /// an array; if one changed, runs nothing and replies `NilArray`.
+    Exec {
+        /// The keys WATCHed, and what they were then.
+        watched: Vec<Watched>,
+        /// The operations queued.
+        ops: Vec<TxOp>,
+    },
     /// Moves the replicated clock to the write's time, and does nothing else; replies `Ok`.
     /// (Proposed for a linearizable read that got [`Reply::ReadThroughLog`](super::Reply)
     /// before it is asked again.)
     Tick,
+}
+
+/// A key WATCHed: after which entry it was read, and whether it existed then.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Watched {
+    /// The key.
+    pub key: Key,
+    /// The index of the last entry applied when it was read.
+    pub since: u64,
+    /// Whether it existed then.
+    pub present: bool,
+}
+
+/// One operation of a transaction.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TxOp {
+    /// A write.
+    Write(Command),
+    /// A read, answered at its place in the transaction.
+    Read(Query),
 }
 
 /// A read-only question.
@@ -95,6 +124,12 @@ pub enum Query {
     NextDeadline,
     /// The replicated clock (`Int`, milliseconds since the Unix epoch).
     Clock,
+    /// WATCH: the index of the last entry applied, then for each key 1 if it exists, else 0
+    /// (all `Int`).
+    Watch {
+        /// The keys.
+        keys: Vec<Key>,
+    },
 }
 
 /// A query as a node answers it: at a time, linearizably or from the node's own state.

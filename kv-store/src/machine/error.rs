@@ -65,6 +65,13 @@ pub enum KvError {
         /// The sequence number of this request.
         seq: u64,
     },
+    /// A transaction was sent inside a session (its reads may answer differently on each
+    /// replica, and a session keeps its reply).
+    #[error("a transaction cannot be sent inside a session")]
+    NotInSession,
+    /// A transaction or a session registration was queued inside a transaction.
+    #[error("this command is not allowed inside a transaction")]
+    NotInTransaction,
     /// `RegisterSession` was sent inside a session.
     #[error("a session cannot be registered inside a session")]
     NestedSession,

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::KvError;
 use super::hkey::{from_hash, HKey, KeyRef, Lookup};
+use super::removals::Removals;
 
 /// A hash: fields in hash order (so HSCAN's cursor works as SCAN's does).
 pub type Hash = BTreeMap<HKey, Vec<u8>>;
@@ -94,14 +95,17 @@ pub struct Keyspace {
     clock: u64,
     /// The index of the entry being applied: the version of what it changes.
     index: u64,
+    removals: Removals,
 }
 
 /// The keyspace as a snapshot stores it, borrowed, to encode: the same encoding as [`Stored`].
 #[derive(Serialize)]
 pub struct StoredRef<'a> {
     clock: u64,
+    index: u64,
     #[serde(serialize_with = "as_sequence")]
     entries: &'a BTreeMap<HKey, Entry>,
+    removals: &'a Removals,
 }
 
 fn as_sequence<S: serde::Serializer>(map: &BTreeMap<HKey, Entry>, s: S) -> Result<S::Ok, S::Error> {
@@ -112,7 +116,9 @@ fn as_sequence<S: serde::Serializer>(map: &BTreeMap<HKey, Entry>, s: S) -> Resul
 #[derive(Serialize, Deserialize)]
 pub struct Stored {
     clock: u64,
+    index: u64,
     entries: Vec<(HKey, Entry)>,
+    removals: Removals,
 }
 
 impl Keyspace {
@@ -124,6 +130,15 @@ impl Keyspace {
     /// Keys held, including expired ones not reclaimed yet (as Redis's DBSIZE counts them).
     pub fn len(&self) -> usize {
         self.map.len()
+    }
+
+    /// Whether `key`, watched after entry `since` (and `present` then), may have changed since:
+    /// written, given or cleared a deadline, removed, expired or created. (WATCH, at EXEC.)
+    pub fn changed_since(&mut self, key: &[u8], since: u64, present: bool) -> bool {
+        match self.live(key) {
+            Some(e) => !present || e.version > since,
+            None => present || self.removals.since(key, since),
+        }
     }
 
     /// Starts applying entry `index`, written at `time` (the clock moves forward only).
@@ -172,6 +187,7 @@ impl Keyspace {
     /// Removes `key`; what it held, if anything (live or not).
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
         let (k, e) = self.map.remove_entry(&Lookup::new(key) as &dyn KeyRef)?;
+        self.removals.note(k.clone(), self.index);
         if let Some(d) = e.deadline() {
             self.deadlines.remove(&(d, k));
         }
@@ -225,6 +241,7 @@ impl Keyspace {
             }
             let (_, k) = self.deadlines.pop_first().expect("checked above");
             self.map.remove(&k);
+            self.removals.note(k, self.index);
             n += 1;
         }
         n
@@ -235,6 +252,7 @@ impl Keyspace {
         let n = self.map.len();
         self.map.clear();
         self.deadlines.clear();
+        self.removals.note_all(self.index);
         n
     }
 
@@ -258,14 +276,20 @@ impl Keyspace {
     pub fn to_stored(&self) -> StoredRef<'_> {
         StoredRef {
             clock: self.clock,
+            index: self.index,
             entries: &self.map,
+            removals: &self.removals,
         }
     }
 
     /// The keyspace a snapshot stored.
     pub fn from_stored(stored: Stored) -> Keyspace {
+        let mut removals = stored.removals;
+        removals.reindex();
         let mut ks = Keyspace {
             clock: stored.clock,
+            index: stored.index,
+            removals,
             ..Keyspace::default()
         };
         for (k, e) in stored.entries {
@@ -290,6 +314,11 @@ impl<'a> View<'a> {
     /// The time the view reads at.
     pub fn now(&self) -> u64 {
         self.now
+    }
+
+    /// The index of the last entry applied: what the view reflects.
+    pub fn index(&self) -> u64 {
+        self.ks.index
     }
 
     /// Whether a strict view relied on a deadline the replicated clock has not reached.

@@ -14,6 +14,7 @@ mod hkey;
 mod keys;
 mod keyspace;
 pub(crate) mod numbers;
+mod removals;
 mod reply;
 mod sessions;
 mod strings;
@@ -21,10 +22,11 @@ mod strings;
 use raft_core::Index;
 use raft_runtime::StateMachine;
 
-pub use command::{wall_clock_ms, Command, Key, Query, Read, Session, Value, Write};
+pub use command::{wall_clock_ms, Command, Key, Query, Read, Session, TxOp, Value, Watched, Write};
 pub use error::KvError;
 pub use hashes::{HashRead, HashWrite, Parts};
 pub use keys::{ExpireCondition, KeyRead, KeyWrite};
+pub use removals::REMOVALS_MAX;
 pub use reply::Reply;
 pub use sessions::SESSIONS_MAX;
 pub use strings::{Expiry, SetCondition, StringRead, StringWrite};
@@ -114,6 +116,11 @@ impl KvStore {
         let Some(session) = write.session else {
             return self.execute(write.command);
         };
+        if matches!(write.command, Command::Exec { .. }) {
+            // Its reads may answer differently on each replica (RANDOMKEY), and a session
+            // keeps its last reply in the replicated state.
+            return Reply::Error(KvError::NotInSession);
+        }
         match self.sessions.check(session) {
             Check::Replay(reply) => reply,
             Check::Refuse(e) => Reply::Error(e),
@@ -135,9 +142,32 @@ impl KvStore {
             Command::ExpireDue { limit } => Ok(Reply::Int(ks.reclaim_due(limit as usize) as i64)),
             // `write` has moved the clock already.
             Command::Tick => Ok(Reply::Ok),
+            Command::Exec { watched, ops } => return self.exec(watched, ops),
             // Handled by `write`, which knows the entry's index.
             Command::RegisterSession => Err(KvError::NestedSession),
         })
+    }
+
+    /// A transaction: nothing if a watched key changed, else every operation in order.
+    fn exec(&mut self, watched: Vec<Watched>, ops: Vec<TxOp>) -> Reply {
+        let changed = watched
+            .iter()
+            .any(|w| self.keys.changed_since(&w.key, w.since, w.present));
+        if changed {
+            return Reply::NilArray;
+        }
+        let replies = ops
+            .into_iter()
+            .map(|op| match op {
+                // One level: what cannot be inside a transaction is refused, as data.
+                TxOp::Write(Command::Exec { .. } | Command::RegisterSession) => {
+                    Reply::Error(KvError::NotInTransaction)
+                }
+                TxOp::Write(c) => self.execute(c),
+                TxOp::Read(q) => self.answer(&q, self.keys.clock(), false),
+            })
+            .collect();
+        Reply::Array(replies)
     }
 
     /// Answers a read.
@@ -153,6 +183,12 @@ impl KvStore {
             Query::Key(q) => q.run(&view),
             Query::ScanPrefix { prefix, limit } => scan_prefix(&view, prefix, *limit),
             Query::Digest => Ok(Reply::Int(i64::from(self.digest()))),
+            Query::Watch { keys } => Ok(Reply::Array(
+                std::iter::once(view.index() as i64)
+                    .chain(keys.iter().map(|k| i64::from(view.get(k).is_some())))
+                    .map(Reply::Int)
+                    .collect(),
+            )),
             Query::Clock => Ok(Reply::Int(self.keys.clock().min(i64::MAX as u64) as i64)),
             Query::NextDeadline => Ok(self
                 .keys

@@ -18,6 +18,7 @@ use super::event_loop::{Batch, Context};
 use super::mailbox::Done;
 use super::replies::{from_error, from_reply};
 use super::session::Session;
+use super::transaction::{self, exec_reply, Multi, Template};
 use crate::machine::{Command, Query, Read, Reply, Write};
 use crate::resp::{self, Framer, Protocol, Value};
 
@@ -45,8 +46,28 @@ const BUFFER_KEEP: usize = 16 << 10;
 enum Kind {
     Write,
     Read,
-    /// Sees everything before it (INFO, administrative requests).
+    /// Sees everything before it (INFO, administrative requests, DISCARD, UNWATCH).
     Other,
+    /// EXEC: sees everything before it, and is a write (its outcome may be unknown).
+    Transaction,
+}
+
+impl Kind {
+    fn waits_for_all(self) -> bool {
+        matches!(self, Kind::Other | Kind::Transaction)
+    }
+
+    fn writes(self) -> bool {
+        matches!(self, Kind::Write | Kind::Transaction)
+    }
+}
+
+/// What a waiting request's answer is turned into, beyond the usual.
+enum Purpose {
+    /// WATCH: the keys, to remember with what the read found.
+    Watch(Vec<Vec<u8>>),
+    /// EXEC: the replies already known, between which the log's go.
+    Exec(Template),
 }
 
 struct Slot {
@@ -55,6 +76,7 @@ struct Slot {
     /// The protocol the request was sent in, which its reply is given in (a HELLO or RESET
     /// after it changes the connection's, not this one's).
     proto: Protocol,
+    purpose: Option<Box<Purpose>>,
     answer: Answer,
 }
 
@@ -192,7 +214,7 @@ impl Conn {
             let op = match self.held.take() {
                 Some(op) => op,
                 None => match self.parse_one(&mut used, batch, cx) {
-                    Some(op) => self.session.transaction_gate(op),
+                    Some(op) => op,
                     None => break,
                 },
             };
@@ -244,16 +266,42 @@ impl Conn {
 
     /// Starts `op`, or gives it back when it must wait for the requests before it.
     fn start(&mut self, key: usize, op: Op, batch: &mut Batch, cx: &Context) -> Option<Op> {
+        // Inside MULTI, commands are queued (EXEC and what ends a transaction excepted).
+        let op = match (&mut self.session.multi, op) {
+            (
+                Some(multi),
+                op @ (Op::Write { .. }
+                | Op::Read(_)
+                | Op::LocalRead(_)
+                | Op::Now(_)
+                | Op::Rejected(_)
+                | Op::Multi
+                | Op::Watch(_)
+                | Op::Unwatch
+                | Op::SetReadOnly(_)
+                | Op::Info { .. }
+                | Op::Client(_)
+                | Op::Hello(_)
+                | Op::Admin(_)),
+            ) => {
+                let v = multi.queue(op);
+                self.push_done(batch, v);
+                return None;
+            }
+            (_, op) => op,
+        };
         let kind = match &op {
             Op::Write { .. } => Kind::Write,
-            Op::Read(_) | Op::LocalRead(_) => Kind::Read,
-            Op::Info { .. } | Op::Admin(_) => Kind::Other,
+            Op::Read(_) | Op::LocalRead(_) | Op::Watch(_) => Kind::Read,
+            Op::Info { .. } | Op::Admin(_) | Op::Unwatch => Kind::Other,
+            Op::Discard if self.session.multi.is_some() => Kind::Other,
+            Op::Exec if self.session.multi.is_some() => Kind::Transaction,
             _ => {
                 self.answer_now(op, batch, cx);
                 return None;
             }
         };
-        if self.waiting > 0 && (kind != self.waiting_kind || kind == Kind::Other) {
+        if self.waiting > 0 && (kind != self.waiting_kind || kind.waits_for_all()) {
             return Some(op);
         }
         let deadline = cx.now + cx.config.request_timeout;
@@ -274,6 +322,42 @@ impl Conn {
             Op::Read(q) | Op::LocalRead(q) => {
                 let tag = self.push_waiting(key, kind, batch, deadline);
                 batch.stale.push((Read::local_at(cx.now_ms, q), tag));
+            }
+            Op::Watch(keys) => {
+                let tag = self.push_waiting(key, kind, batch, deadline);
+                let q = Query::Watch { keys: keys.clone() };
+                self.set_purpose(Purpose::Watch(keys));
+                batch.reads.push((Read::at(cx.now_ms, q), tag));
+            }
+            Op::Unwatch => {
+                self.session.watched.clear();
+                self.push_done(batch, Value::Simple("OK".into()));
+            }
+            Op::Discard => {
+                self.session.multi = None;
+                self.session.watched.clear();
+                self.push_done(batch, Value::Simple("OK".into()));
+            }
+            Op::Exec => {
+                let multi = self
+                    .session
+                    .multi
+                    .take()
+                    .expect("Exec is started inside MULTI");
+                let watched = std::mem::take(&mut self.session.watched);
+                match multi.exec(watched) {
+                    Err(reply) => self.push_done(batch, reply),
+                    Ok((command, template)) => {
+                        let tag = self.push_waiting(key, kind, batch, deadline);
+                        self.set_purpose(Purpose::Exec(template));
+                        let w = Write {
+                            session: None,
+                            time_ms: cx.now_ms,
+                            command,
+                        };
+                        batch.writes.push((w.encode(), tag));
+                    }
+                }
             }
             Op::Info { raft } => self.push_done(batch, Session::info(&cx.node, raft)),
             Op::Admin(a @ Admin::Peer(..)) => {
@@ -307,8 +391,19 @@ impl Conn {
                 self.closing = true;
                 Value::Simple("OK".into())
             }
-            // The transaction gate has turned these into answers already.
-            _ => Value::Error("ERR transactions are not supported".into()),
+            Op::Rejected(e) => Value::Error(e),
+            Op::Multi => {
+                self.session.multi = Some(Multi::default());
+                Value::Simple("OK".into())
+            }
+            Op::ExecAbort(e) => {
+                self.session.multi = None;
+                self.session.watched.clear();
+                Value::Error(e)
+            }
+            Op::Exec => Value::Error("ERR EXEC without MULTI".into()),
+            Op::Discard => Value::Error("ERR DISCARD without MULTI".into()),
+            op => unreachable!("{} is started, not answered at once", op.name()),
         };
         self.push_done(batch, v);
     }
@@ -320,6 +415,7 @@ impl Conn {
             seq: batch.next_seq(),
             kind: Kind::Other,
             proto: self.session.protocol,
+            purpose: None,
             answer: Answer::Done(v),
         });
     }
@@ -336,6 +432,7 @@ impl Conn {
             seq,
             kind,
             proto: self.session.protocol,
+            purpose: None,
             answer: Answer::Waiting {
                 deadline,
                 then_read: None,
@@ -344,6 +441,13 @@ impl Conn {
         self.waiting += 1;
         self.waiting_kind = kind;
         ((key as u64) << SEQ_BITS) | (seq & SEQ_MASK)
+    }
+
+    /// Gives the slot just pushed a purpose.
+    fn set_purpose(&mut self, purpose: Purpose) {
+        if let Some(slot) = self.slots.back_mut() {
+            slot.purpose = Some(Box::new(purpose));
+        }
     }
 
     /// The connection key a tag names.
@@ -381,14 +485,24 @@ impl Conn {
                 return;
             }
             Done::Value(v) => v,
-            Done::Kv(Ok(reply)) => from_reply(reply, slot.proto),
+            Done::Kv(Ok(reply)) => match slot.purpose.take().map(|p| *p) {
+                None => from_reply(reply, slot.proto),
+                Some(Purpose::Exec(template)) => exec_reply(template, reply, slot.proto),
+                Some(Purpose::Watch(keys)) => match transaction::watched(keys, &reply) {
+                    Some(w) => {
+                        self.session.watched.extend(w);
+                        Value::Simple("OK".into())
+                    }
+                    None => from_reply(reply, slot.proto),
+                },
+            },
             Done::Kv(Err(e)) => {
                 // A node that has shut down keeps no connections open: clients move on.
                 self.closing |= matches!(e, Error::Shutdown);
                 match e {
                     // A write that timed out may still commit: TRYAGAIN would invite a retry
                     // that applies it twice.
-                    Error::Timeout if slot.kind == Kind::Write => from_error(Error::OutcomeUnknown),
+                    Error::Timeout if slot.kind.writes() => from_error(Error::OutcomeUnknown),
                     // A read's tick whose outcome is unknown changed nothing a client sees:
                     // the read may simply be sent again.
                     Error::OutcomeUnknown if slot.kind == Kind::Read => from_error(Error::Timeout),

@@ -13,6 +13,7 @@ mod expirer;
 mod mailbox;
 mod replies;
 mod session;
+mod transaction;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};

@@ -1,13 +1,15 @@
-//! What a connection remembers between requests (READONLY, its id and name, a refused MULTI),
+//! What a connection remembers between requests (READONLY, its id, name and protocol, the
+//! transaction being queued and the keys WATCHed),
 //! and the requests answered from that state or the node's status rather than the store.
 
 use raft_core::Role;
 use raft_runtime::{Error, Node};
 
-use super::commands::{Admin, ClientOp, Hello, Op};
+use super::commands::{Admin, ClientOp, Hello};
 use super::replies::from_error;
+use super::transaction::Multi;
 use super::ServerConfig;
-use crate::machine::KvStore;
+use crate::machine::{KvStore, Watched};
 use crate::resp::{Protocol, Value};
 
 /// The Redis version whose commands, replies and errors this server follows (HELLO says it).
@@ -22,9 +24,10 @@ pub(super) struct Session {
     name: Option<Vec<u8>>,
     /// RESP2 until HELLO 3.
     pub(super) protocol: Protocol,
-    /// A MULTI was refused and its EXEC or DISCARD has not come yet: every command in between
-    /// is refused too, so nothing a client meant to run atomically runs piecemeal.
-    in_multi: bool,
+    /// The transaction being queued, after MULTI.
+    pub(super) multi: Option<Multi>,
+    /// The keys WATCHed, until EXEC, DISCARD or UNWATCH.
+    pub(super) watched: Vec<Watched>,
 }
 
 impl Session {
@@ -34,7 +37,8 @@ impl Session {
             client_id,
             name: None,
             protocol: Protocol::Resp2,
-            in_multi: false,
+            multi: None,
+            watched: Vec::new(),
         }
     }
 
@@ -62,34 +66,6 @@ impl Session {
         match r {
             Ok(()) => Value::Simple("OK".into()),
             Err(e) => from_error(e),
-        }
-    }
-
-    /// Transactions are not implemented. MULTI is refused and opens a stretch in which every
-    /// command is refused; EXEC ends it with Redis's EXECABORT (nothing was run), DISCARD with
-    /// OK. QUIT still closes the connection.
-    pub(super) fn transaction_gate(&mut self, op: Op) -> Op {
-        let error = |e: &str| Op::Now(Value::Error(e.into()));
-        match (self.in_multi, op) {
-            (false, Op::Multi) => {
-                self.in_multi = true;
-                error("ERR MULTI is not supported (no transactions yet): commands up to EXEC or DISCARD will be refused")
-            }
-            (false, Op::Exec) => error("ERR EXEC without MULTI"),
-            (false, Op::Discard) => error("ERR DISCARD without MULTI"),
-            (false, op) | (true, op @ Op::Quit) => op,
-            (true, Op::Multi) => error("ERR MULTI calls can not be nested"),
-            (true, Op::Exec) => {
-                self.in_multi = false;
-                error("EXECABORT Transaction discarded because of previous errors.")
-            }
-            (true, Op::Discard) => {
-                self.in_multi = false;
-                Op::Now(Value::Simple("OK".into()))
-            }
-            (true, _) => error(
-                "ERR command refused: this connection's MULTI was refused, so nothing runs until EXEC or DISCARD",
-            ),
         }
     }
 

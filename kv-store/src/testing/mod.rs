@@ -5,12 +5,15 @@
 //! - [`nemesis`]: one fault-injection harness, generic over [`nemesis::Cluster`], so the same
 //!   clients, faults and checks run against nodes in one process (kv-store's suite) and against
 //!   `kv_server` processes (the examples' suite).
+//! - `invariants.rs`: what the harness checks beyond one key's linearizability (transactions,
+//!   WATCH, deadlines).
 //! - [`seeded`]: the seeded random-number generator the harness and its users draw from, so a
 //!   seed replays the same choices.
 //!
 //! It is a feature rather than a separate crate because the design fixes the workspace's
 //! crates; kv-store's own tests turn it on through a dev-dependency on kv-store itself.
 
+mod invariants;
 pub mod linearizability;
 pub mod nemesis;
 

@@ -7,6 +7,13 @@
 //! so every acknowledged write must still be there) and that every member reaches the same
 //! state.
 //!
+//! The same clients also run transactions and keys with deadlines, checked as they go and at
+//! the end ([`Checks`]): transfers between two accounts in one transaction are never seen
+//! half-applied (a transaction reading both always finds them summing to zero); increments
+//! guarded by WATCH never lose one (the counter ends between the acknowledged increments and
+//! those plus the ones whose outcome is unknown: a WATCH conflict that committed would lose
+//! an update); and a key set with a deadline is there before it and gone after it.
+//!
 //! What differs between clusters (how a node is killed, how a client talks to a node) is the
 //! [`Cluster`] and [`Client`] a suite provides; everything else is here, once.
 
@@ -18,6 +25,7 @@ use std::time::{Duration, Instant};
 use raft_core::NodeId;
 use rand::Rng as _;
 
+use super::invariants::{deadlines, final_checks, increment, transactions, Checks, Expiring};
 use super::linearizability::{check_or_record, Op, Operation};
 use super::{seeded, TestRng};
 
@@ -26,7 +34,7 @@ pub const CLIENTS: u64 = 10;
 /// Keys the clients share: few, so that operations contend.
 pub const KEYS: u64 = 5;
 /// How long the final reads and the convergence check may take after healing.
-const SETTLE: Duration = Duration::from_secs(20);
+pub(super) const SETTLE: Duration = Duration::from_secs(20);
 
 /// A kind of fault, injected again and again through a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,6 +137,15 @@ pub trait Client: Send + 'static {
     fn set(&mut self, rng: &mut TestRng, key: &[u8], value: &[u8]) -> Outcome<()>;
     /// Sets `key` to `new` if it holds `expected`; `Done(true)` when it did.
     fn cas(&mut self, rng: &mut TestRng, key: &[u8], expected: &[u8], new: &[u8]) -> Outcome<bool>;
+    /// Sets `key` to `value`, expiring `ms` milliseconds later (SET key value PX ms).
+    fn set_px(&mut self, rng: &mut TestRng, key: &[u8], value: &[u8], ms: u64) -> Outcome<()>;
+    /// Moves `amount` from `from` to `to` in one transaction (MULTI, DECRBY, INCRBY, EXEC).
+    fn transfer(&mut self, rng: &mut TestRng, from: &[u8], to: &[u8], amount: i64) -> Outcome<()>;
+    /// Reads two integer keys (absent: 0) in one transaction (MULTI, GET, GET, EXEC).
+    fn read_both(&mut self, rng: &mut TestRng, a: &[u8], b: &[u8]) -> Outcome<(i64, i64)>;
+    /// WATCHes `key`, reads it (absent: 0), and in a transaction sets it one higher:
+    /// `Done(true)` if the transaction ran, `Done(false)` if the watch stopped it.
+    fn watched_increment(&mut self, rng: &mut TestRng, key: &[u8]) -> Outcome<bool>;
 }
 
 /// A cluster under test. Nodes `1..=voters()` start as its voters; the `spares()` after them
@@ -197,6 +214,8 @@ pub fn seed_from_env() -> u64 {
 pub struct Report {
     /// Operations in the checked history.
     pub operations: usize,
+    /// Transactions and deadline operations checked.
+    pub transactions: u64,
     /// Faults injected.
     pub faults: u64,
 }
@@ -208,12 +227,13 @@ pub fn run<C: Cluster>(cluster: Arc<C>, seed: u64, nemesis: Nemesis, settings: S
     let start = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
     let history = Arc::new(Mutex::new(Vec::new()));
+    let checks = Arc::new(Mutex::new(Checks::default()));
     let clients: Vec<_> = (0..CLIENTS)
         .map(|id| {
             let client = C::client(&cluster, id);
-            let (stop, history) = (stop.clone(), history.clone());
+            let (stop, history, checks) = (stop.clone(), history.clone(), checks.clone());
             let rng = seeded(seed ^ (id + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-            thread::spawn(move || work(client, id, rng, start, &stop, &history))
+            thread::spawn(move || work(client, id, rng, start, &stop, &history, &checks))
         })
         .collect();
     let mut rng = seeded(seed);
@@ -240,6 +260,11 @@ pub fn run<C: Cluster>(cluster: Arc<C>, seed: u64, nemesis: Nemesis, settings: S
     if let Err(why) = check_or_record(&h, &file) {
         panic!("seed {seed} ({nemesis:?}): {why}");
     }
+    let mut checks = std::mem::take(&mut *checks.lock().expect("no client panicked"));
+    final_checks(&cluster, seed, &mut checks);
+    if let Some(why) = checks.verdict() {
+        panic!("seed {seed} ({nemesis:?}): {why}");
+    }
     let view = converge(&cluster, seed);
     if nemesis == Nemesis::Membership {
         println!(
@@ -249,6 +274,7 @@ pub fn run<C: Cluster>(cluster: Arc<C>, seed: u64, nemesis: Nemesis, settings: S
     }
     Report {
         operations: h.len(),
+        transactions: checks.operations(),
         faults,
     }
 }
@@ -269,15 +295,30 @@ fn work<C: Client>(
     start: Instant,
     stop: &AtomicBool,
     history: &Mutex<Vec<Operation>>,
+    checks: &Mutex<Checks>,
 ) {
     let now = || start.elapsed().as_nanos() as u64;
     let mut seq: u64 = 0;
+    let mut expiring: Option<Expiring> = None;
     while !stop.load(Ordering::Relaxed) {
         let k = key(rng.gen_range(0..KEYS));
         seq += 1;
         let value = format!("c{id}-{seq}").into_bytes();
         let invoked = now();
-        let (op, completed) = match rng.gen_range(0..3) {
+        let kind = rng.gen_range(0..7);
+        if kind >= 3 {
+            checks.lock().expect("no client panicked").count();
+            let seen = match kind {
+                3 => transactions(&mut client, &mut rng),
+                4 => increment(&mut client, &mut rng, checks),
+                _ => deadlines(&mut client, &mut rng, id, &value, &mut expiring, &now),
+            };
+            if let Err(why) = seen {
+                checks.lock().expect("no client panicked").violated(why);
+            }
+            continue;
+        }
+        let (op, completed) = match kind {
             0 => match client.read(&mut rng, &k) {
                 Outcome::Done(seen) => (Op::Read(seen), Some(now())),
                 // A read that failed changed nothing.
@@ -438,8 +479,9 @@ pub fn run_all<C: Cluster>(
         let s = seed.wrapping_add(i as u64 * 1000);
         let r = run(start(), s, *nemesis, settings);
         println!(
-            "seed {s} {nemesis:?}: {} operations checked, {} faults injected",
-            r.operations, r.faults
+            "seed {s} {nemesis:?}: {} operations checked, {} transactions and deadlines, {} \
+             faults injected",
+            r.operations, r.transactions, r.faults
         );
         assert!(
             r.operations > 50,

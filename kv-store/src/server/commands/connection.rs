@@ -157,6 +157,14 @@ pub(super) fn discard(_: &mut Args) -> Result<Op, Refusal> {
     Ok(Op::Discard)
 }
 
+pub(super) fn watch(a: &mut Args) -> Result<Op, Refusal> {
+    Ok(Op::Watch(a.rest(0)))
+}
+
+pub(super) fn unwatch(_: &mut Args) -> Result<Op, Refusal> {
+    Ok(Op::Unwatch)
+}
+
 /// CAS key expected new: 1 if swapped (an extension).
 pub(super) fn cas(a: &mut Args) -> Result<Op, Refusal> {
     super::write(Command::Cas {
@@ -203,6 +211,7 @@ pub(super) fn xsession(a: &mut Args) -> Result<Op, Refusal> {
             }),
         }),
         Op::Now(e @ Value::Error(_)) => Ok(Op::Now(e)),
+        Op::Rejected(e) => Err(e),
         _ => Err("ERR XSESSION wraps a write command".into()),
     }
 }

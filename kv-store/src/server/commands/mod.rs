@@ -41,13 +41,44 @@ pub(crate) enum Op {
     Hello(Hello),
     /// RESET: the connection back to its first state.
     Reset,
-    /// MULTI: transactions are not implemented, so the connection refuses everything up to
-    /// the matching EXEC or DISCARD.
+    /// MULTI, EXEC, DISCARD (see `transaction.rs`).
     Multi,
     Exec,
     Discard,
+    /// WATCH: a linearizable read of what the keys are now, remembered by the connection.
+    Watch(Vec<Vec<u8>>),
+    Unwatch,
+    /// Refused before it is run: an unknown command or a wrong number of arguments (inside
+    /// MULTI, this aborts the transaction).
+    Rejected(String),
+    /// EXEC with arguments: the transaction is discarded.
+    ExecAbort(String),
     Admin(Admin),
     Quit,
+}
+
+impl Op {
+    /// What the operation is, for messages.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Op::Write { .. } => "a write",
+            Op::Read(_) | Op::LocalRead(_) => "a read",
+            Op::Now(_) => "a reply",
+            Op::SetReadOnly(_) => "READONLY/READWRITE",
+            Op::Info { .. } => "INFO",
+            Op::Client(_) => "CLIENT",
+            Op::Hello(_) => "HELLO",
+            Op::Reset => "RESET",
+            Op::Multi => "MULTI",
+            Op::Exec | Op::ExecAbort(_) => "EXEC",
+            Op::Discard => "DISCARD",
+            Op::Watch(_) => "WATCH",
+            Op::Unwatch => "UNWATCH",
+            Op::Rejected(_) => "a refused command",
+            Op::Admin(_) => "a RAFT.* command",
+            Op::Quit => "QUIT",
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -84,19 +115,25 @@ fn write(command: Command) -> Result<Op, Refusal> {
 /// The operation for `args` (the first is the command name), received at `now_ms`.
 pub(crate) fn parse(mut args: Vec<Vec<u8>>, now_ms: u64) -> Op {
     if args.is_empty() {
-        return Op::Now(Value::Error("ERR empty command".into()));
+        return Op::Rejected("ERR empty command".into());
     }
     let given = args.remove(0);
     let Some(spec) = table::find(&given) else {
-        return Op::Now(Value::Error(unknown(&given, &args)));
+        return Op::Rejected(unknown(&given, &args));
     };
     let n = args.len() as i64 + 1;
     let arity_ok = match i64::from(spec.arity) {
         a if a >= 0 => n == a,
         a => n >= -a,
     };
+    if !arity_ok && spec.name == "exec" {
+        return Op::ExecAbort(format!(
+            "EXECABORT Transaction discarded because of: {}",
+            &arity(spec.name)["ERR ".len()..]
+        ));
+    }
     if !arity_ok {
-        return Op::Now(Value::Error(arity(spec.name)));
+        return Op::Rejected(arity(spec.name));
     }
     let mut a = Args::new(spec.name.to_string(), args, now_ms);
     (spec.parse)(&mut a).unwrap_or_else(|e| Op::Now(Value::Error(e)))

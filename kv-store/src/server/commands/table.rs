@@ -230,7 +230,23 @@ pub(crate) static COMMANDS: &[Spec] = &[
         &["@slow", "@connection"],
         command,
     ),
-    // Transactions (refused for now: see the connection's session).
+    // Transactions.
+    c(
+        "watch",
+        -2,
+        &["noscript", "loading", "stale", "fast", "allow_busy"],
+        (1, -1, 1),
+        T_F,
+        conn::watch,
+    ),
+    c(
+        "unwatch",
+        1,
+        &["noscript", "loading", "stale", "fast", "allow_busy"],
+        NO_KEYS,
+        T_F,
+        conn::unwatch,
+    ),
     c(
         "multi",
         1,
