@@ -20,14 +20,14 @@ pub(crate) fn arity(name: &str) -> Refusal {
 /// The arguments after the command name, and the time the request arrived.
 pub(crate) struct Args {
     /// The command's name in lower case.
-    pub(crate) name: String,
+    pub(crate) name: &'static str,
     items: Vec<Vec<u8>>,
     /// The receiving node's wall clock, in milliseconds since the Unix epoch.
     pub(crate) now_ms: u64,
 }
 
 impl Args {
-    pub(crate) fn new(name: String, items: Vec<Vec<u8>>, now_ms: u64) -> Args {
+    pub(crate) fn new(name: &'static str, items: Vec<Vec<u8>>, now_ms: u64) -> Args {
         Args {
             name,
             items,

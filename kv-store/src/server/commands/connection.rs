@@ -251,7 +251,7 @@ pub(super) fn peer(a: &mut Args) -> Result<Op, Refusal> {
 /// RAFT.PROMOTE, RAFT.REMOVE, RAFT.TRANSFER id.
 pub(super) fn membership(a: &mut Args) -> Result<Op, Refusal> {
     let id = node_id(a, 0)?;
-    Ok(Op::Admin(match a.name.as_str() {
+    Ok(Op::Admin(match a.name {
         "raft.promote" => Admin::Promote(id),
         "raft.remove" => Admin::Remove(id),
         _ => Admin::Transfer(id),

@@ -17,7 +17,7 @@ fn read(q: HashRead) -> Result<Op, Refusal> {
 /// HSET and HMSET: a key, then field and value pairs.
 pub(super) fn hset(a: &mut Args) -> Result<Op, Refusal> {
     if a.len().is_multiple_of(2) {
-        return Err(arity(&a.name));
+        return Err(arity(a.name));
     }
     let key = a.take(0);
     write(HashWrite::Set {
@@ -100,7 +100,7 @@ pub(super) fn hstrlen(a: &mut Args) -> Result<Op, Refusal> {
 
 /// HKEYS, HVALS, HGETALL.
 pub(super) fn hall(a: &mut Args) -> Result<Op, Refusal> {
-    let parts = match a.name.as_str() {
+    let parts = match a.name {
         "hkeys" => Parts::Fields,
         "hvals" => Parts::Values,
         _ => Parts::Both,

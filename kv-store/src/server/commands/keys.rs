@@ -28,7 +28,7 @@ pub(super) fn type_of(a: &mut Args) -> Result<Op, Refusal> {
 
 /// TTL, PTTL, EXPIRETIME, PEXPIRETIME.
 pub(super) fn ttl(a: &mut Args) -> Result<Op, Refusal> {
-    let (millis, absolute) = match a.name.as_str() {
+    let (millis, absolute) = match a.name {
         "ttl" => (false, false),
         "pttl" => (true, false),
         "expiretime" => (false, true),
@@ -46,8 +46,8 @@ pub(super) fn ttl(a: &mut Args) -> Result<Op, Refusal> {
 pub(super) fn expire(a: &mut Args) -> Result<Op, Refusal> {
     let condition = expire_condition(a)?;
     let n = a.int(1)?;
-    let seconds = matches!(a.name.as_str(), "expire" | "expireat");
-    let relative = matches!(a.name.as_str(), "expire" | "pexpire");
+    let seconds = matches!(a.name, "expire" | "expireat");
+    let relative = matches!(a.name, "expire" | "pexpire");
     let invalid = || format!("ERR invalid expire time in '{}' command", a.name);
     let ms = if seconds {
         n.checked_mul(1000).ok_or_else(invalid)?

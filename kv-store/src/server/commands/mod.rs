@@ -135,7 +135,7 @@ pub(crate) fn parse(mut args: Vec<Vec<u8>>, now_ms: u64) -> Op {
     if !arity_ok {
         return Op::Rejected(arity(spec.name));
     }
-    let mut a = Args::new(spec.name.to_string(), args, now_ms);
+    let mut a = Args::new(spec.name, args, now_ms);
     (spec.parse)(&mut a).unwrap_or_else(|e| Op::Now(Value::Error(e)))
 }
 

@@ -147,7 +147,7 @@ pub(super) fn mget(a: &mut Args) -> Result<Op, Refusal> {
 /// MSET and MSETNX: key and value pairs.
 pub(super) fn mset(a: &mut Args) -> Result<Op, Refusal> {
     if !a.len().is_multiple_of(2) {
-        return Err(super::args::arity(&a.name));
+        return Err(super::args::arity(a.name));
     }
     let pairs = a.pairs(0);
     write(if a.name == "mset" {
@@ -191,7 +191,7 @@ pub(super) fn setrange(a: &mut Args) -> Result<Op, Refusal> {
 
 /// INCR, DECR, INCRBY, DECRBY.
 pub(super) fn incr(a: &mut Args) -> Result<Op, Refusal> {
-    let by = match a.name.as_str() {
+    let by = match a.name {
         "incr" => 1,
         "decr" => -1,
         "incrby" => a.int(1)?,

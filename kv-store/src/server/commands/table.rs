@@ -56,6 +56,17 @@ const R: &[&str] = &["readonly"];
 const RF: &[&str] = &["readonly", "fast"];
 const CONN: &[&str] = &["loading", "stale", "fast"];
 const ADMIN: &[&str] = &["admin", "noscript", "loading", "stale"];
+/// Connection commands that need no authentication and run whatever the server is doing.
+const NO_AUTH: &[&str] = &[
+    "noscript",
+    "loading",
+    "stale",
+    "fast",
+    "no_auth",
+    "allow_busy",
+];
+/// MULTI, DISCARD, WATCH, UNWATCH.
+const TX: &[&str] = &["noscript", "loading", "stale", "fast", "allow_busy"];
 const STR_W: &[&str] = &["@write", "@string", "@slow"];
 const STR_WF: &[&str] = &["@write", "@string", "@fast"];
 const STR_RF: &[&str] = &["@read", "@string", "@fast"];
@@ -150,66 +161,10 @@ pub(crate) static COMMANDS: &[Spec] = &[
     c("ping", -1, &["fast"], NO_KEYS, C_F, conn::ping),
     c("echo", 2, CONN, NO_KEYS, C_F, conn::echo),
     c("select", 2, CONN, NO_KEYS, C_F, conn::select),
-    c(
-        "hello",
-        -1,
-        &[
-            "noscript",
-            "loading",
-            "stale",
-            "fast",
-            "no_auth",
-            "allow_busy",
-        ],
-        NO_KEYS,
-        C_F,
-        conn::hello,
-    ),
-    c(
-        "auth",
-        -2,
-        &[
-            "noscript",
-            "loading",
-            "stale",
-            "fast",
-            "no_auth",
-            "allow_busy",
-        ],
-        NO_KEYS,
-        C_F,
-        conn::auth,
-    ),
-    c(
-        "quit",
-        -1,
-        &[
-            "noscript",
-            "loading",
-            "stale",
-            "fast",
-            "no_auth",
-            "allow_busy",
-        ],
-        NO_KEYS,
-        C_F,
-        conn::quit,
-    ),
-    c(
-        "reset",
-        1,
-        &[
-            "noscript",
-            "loading",
-            "stale",
-            "fast",
-            "no_auth",
-            "allow_busy",
-        ],
-        NO_KEYS,
-        C_F,
-        conn::reset,
-    ),
+    c("hello", -1, NO_AUTH, NO_KEYS, C_F, conn::hello),
+    c("auth", -2, NO_AUTH, NO_KEYS, C_F, conn::auth),
+    c("quit", -1, NO_AUTH, NO_KEYS, C_F, conn::quit),
+    c("reset", 1, NO_AUTH, NO_KEYS, C_F, conn::reset),
     c("readonly", 1, CONN, NO_KEYS, C_F, conn::readonly),
     c("readwrite", 1, CONN, NO_KEYS, C_F, conn::readonly),
     c("client", -2, &[], NO_KEYS, SLOW, conn::client),
@@ -231,30 +186,9 @@ pub(crate) static COMMANDS: &[Spec] = &[
         command,
     ),
     // Transactions.
-    c(
-        "watch",
-        -2,
-        &["noscript", "loading", "stale", "fast", "allow_busy"],
-        (1, -1, 1),
-        T_F,
-        conn::watch,
-    ),
-    c(
-        "unwatch",
-        1,
-        &["noscript", "loading", "stale", "fast", "allow_busy"],
-        NO_KEYS,
-        T_F,
-        conn::unwatch,
-    ),
-    c(
-        "multi",
-        1,
-        &["noscript", "loading", "stale", "fast", "allow_busy"],
-        NO_KEYS,
-        T_F,
-        conn::multi,
-    ),
+    c("watch", -2, TX, (1, -1, 1), T_F, conn::watch),
+    c("unwatch", 1, TX, NO_KEYS, T_F, conn::unwatch),
+    c("multi", 1, TX, NO_KEYS, T_F, conn::multi),
     c(
         "exec",
         1,
@@ -263,14 +197,7 @@ pub(crate) static COMMANDS: &[Spec] = &[
         T_S,
         conn::exec,
     ),
-    c(
-        "discard",
-        1,
-        &["noscript", "loading", "stale", "fast", "allow_busy"],
-        NO_KEYS,
-        T_F,
-        conn::discard,
-    ),
+    c("discard", 1, TX, NO_KEYS, T_F, conn::discard),
     // This store's extensions.
     c("cas", 4, WDF, KEY, STR_WF, conn::cas),
     c("scanprefix", -2, R, NO_KEYS, KS_R, conn::scanprefix),
