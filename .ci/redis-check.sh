@@ -61,7 +61,7 @@ expect "${client[1]}" $'1\n2' MGET a b
 expect "${client[2]}" "1" CAS a 1 one
 expect "${client[2]}" "ERR unknown command 'NOSUCH', with args beginning with: 'x' " NOSUCH x
 expect "${client[2]}" "ERR DB index is out of range" SELECT 1
-expect "${client[2]}" "" INFO server
+expect "${client[2]}" "" INFO nosuchsection
 echo "redis-cli: every command answered on every node"
 
 for i in 0 1 2; do

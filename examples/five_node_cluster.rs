@@ -38,6 +38,7 @@ impl Demo {
         let addrs = Addresses {
             raft: self.raft.clone(),
             client: self.clients[&id],
+            clients: self.clients.clone(),
         };
         let node = start_node(
             id,

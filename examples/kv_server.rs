@@ -3,7 +3,8 @@
 //! ```text
 //! cargo run --example kv_server -- --id 1 \
 //!     --peers 1=127.0.0.1:7101,2=127.0.0.1:7102,3=127.0.0.1:7103 \
-//!     --client-addr 127.0.0.1:6301 --data-dir /tmp/kv1
+//!     --client-addr 127.0.0.1:6301 --data-dir /tmp/kv1 \
+//!     --client-addrs 1=127.0.0.1:6301,2=127.0.0.1:6302,3=127.0.0.1:6303
 //! ```
 //!
 //! Clients speak RESP (`redis-cli -p 6301`). Ctrl-C shuts down cleanly; starting again on the same
@@ -33,6 +34,11 @@ struct Args {
     /// Where clients connect (RESP, as to Redis).
     #[arg(long)]
     client_addr: SocketAddr,
+    /// Every node's client address, this one's included, in the form of --peers. A new
+    /// cluster's membership carries them, so any node can point cluster-aware clients (redis-py
+    /// `RedisCluster`, ioredis `Cluster`) at the leader. Give every node the same list.
+    #[arg(long, value_parser = parse_peers)]
+    client_addrs: Option<HashMap<NodeId, SocketAddr>>,
     /// Where the node keeps its log, snapshots and term/vote (created if missing).
     #[arg(long)]
     data_dir: PathBuf,
@@ -100,9 +106,24 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
+    let clients = args.client_addrs.clone().unwrap_or_default();
+    if !clients.is_empty() {
+        let mut ids: Vec<_> = clients.keys().collect();
+        let mut peers: Vec<_> = args.peers.keys().collect();
+        ids.sort_unstable();
+        peers.sort_unstable();
+        if ids != peers || clients[&args.id] != args.client_addr {
+            eprintln!(
+                "error: --client-addrs must list the ids of --peers, with {} for this node (--client-addr)",
+                args.client_addr
+            );
+            return ExitCode::from(2);
+        }
+    }
     let addrs = Addresses {
         raft: args.peers.clone(),
         client: args.client_addr,
+        clients,
     };
     let tuning = Tuning {
         cluster_id: args.cluster_id,

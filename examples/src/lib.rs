@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kv_store::{KvStore, Server, ServerConfig};
+use kv_store::{KvStore, MemberAddress, Server, ServerConfig};
 use raft_core::NodeId;
 use raft_runtime::{DiskOptions, DiskStorage, Node, NodeConfig};
 use transport_tcp::{TcpConfig, TcpTransport};
@@ -20,6 +20,10 @@ pub struct Addresses {
     pub raft: HashMap<NodeId, SocketAddr>,
     /// Clients (RESP), for this node.
     pub client: SocketAddr,
+    /// Every node's client address, where known: a new cluster's first membership carries them
+    /// next to the Raft addresses, so any node can tell cluster-aware clients where the leader
+    /// serves (`CLUSTER SLOTS`). Give every node the same map.
+    pub clients: HashMap<NodeId, SocketAddr>,
 }
 
 /// How a node takes part.
@@ -124,7 +128,10 @@ pub fn start_node_with(
         cfg.raft.addresses = addrs
             .raft
             .iter()
-            .map(|(p, a)| (*p, a.to_string()))
+            .map(|(p, a)| {
+                let member = MemberAddress::new(*a, addrs.clients.get(p).copied());
+                (*p, member.to_string())
+            })
             .collect();
     }
     let node = Arc::new(

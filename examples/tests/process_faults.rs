@@ -464,7 +464,7 @@ fn integer(v: &Value) -> i64 {
 
 /// A node's INFO fields.
 fn info(addr: SocketAddr) -> Option<std::collections::HashMap<String, String>> {
-    let Some(Value::Bulk(Some(text))) = call(addr, &[b"INFO"]) else {
+    let Some(Value::Bulk(Some(text))) = call(addr, &[b"INFO", b"raft"]) else {
         return None;
     };
     Some(

@@ -81,7 +81,7 @@ impl Cluster {
                     continue;
                 }
                 let mut c = Client::new(vec![*addr], Duration::from_millis(300));
-                if let Ok(Value::Bulk(Some(info))) = c.read(&[b"INFO".to_vec()]) {
+                if let Ok(Value::Bulk(Some(info))) = c.read(&[b"INFO".to_vec(), b"raft".to_vec()]) {
                     if String::from_utf8_lossy(&info).contains("role:leader") {
                         return i;
                     }
@@ -254,7 +254,7 @@ fn a_node_joins_a_running_cluster_over_tcp_and_is_promoted() {
 
 fn info(addr: SocketAddr) -> String {
     let mut c = Client::new(vec![addr], Duration::from_secs(5));
-    let Value::Bulk(Some(info)) = c.read(&[b"INFO".to_vec()]).unwrap() else {
+    let Value::Bulk(Some(info)) = c.read(&[b"INFO".to_vec(), b"raft".to_vec()]).unwrap() else {
         panic!("INFO")
     };
     String::from_utf8_lossy(&info).into_owned()

@@ -307,7 +307,7 @@ impl Client {
 /// A numeric field of INFO: `Ok(None)` when the node does not report it (no leader known), an
 /// error when the connection failed or answered something else (it must not be reused).
 fn info_field(c: &mut Connection, field: &str) -> std::io::Result<Option<u64>> {
-    let text = match c.call(&[b"INFO".to_vec()])? {
+    let text = match c.call(&[b"INFO".to_vec(), b"raft".to_vec()])? {
         Value::Bulk(Some(text)) => text,
         Value::Error(_) => return Ok(None),
         other => {

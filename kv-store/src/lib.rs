@@ -12,6 +12,7 @@
 mod client;
 mod local;
 pub mod machine;
+mod member;
 pub mod resp;
 mod server;
 #[cfg(feature = "testing")]
@@ -23,4 +24,5 @@ pub use machine::{
     wall_clock_ms, Command, Expiry, Key, KvError, KvStore, Query, Read, Reply, Session,
     SetCondition, StringRead, StringWrite, Value, Write, REPLY_BYTES_MAX, SESSION_TTL_ENTRIES,
 };
+pub use member::MemberAddress;
 pub use server::{Server, ServerConfig};

@@ -23,6 +23,7 @@ const SCRIPTS: &[&str] = &[
     "errors.txt",
     "transactions.txt",
     "protocol_transactions.txt",
+    "server.txt",
 ];
 
 enum Step {

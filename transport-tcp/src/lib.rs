@@ -31,6 +31,13 @@ use parking_lot::Mutex;
 use raft_core::{Message, NodeId};
 use raft_runtime::{inbound_channel, Inbox, Transport};
 
+/// The peer address in a member's address as the membership carries it: `host:port`, optionally
+/// followed by space-separated `key=value` attributes that other layers read and this transport
+/// ignores (kv-store's `client=host:port`, where the member serves clients).
+pub fn peer_address(text: &str) -> Result<SocketAddr, std::net::AddrParseError> {
+    text.split(' ').next().unwrap_or_default().parse()
+}
+
 /// Messages a node's inbox holds before new ones are dropped.
 const INBOX_CAPACITY: usize = 65_536;
 
@@ -161,15 +168,15 @@ impl TcpTransport {
 }
 
 impl Transport for TcpTransport {
-    /// Learns every member's address from the membership (`host:port`); an address that does
-    /// not parse is logged and skipped, never fatal.
+    /// Learns every member's address from the membership (see [`peer_address`]); an address
+    /// that does not parse is logged and skipped, never fatal.
     fn set_addresses(&mut self, addresses: &BTreeMap<NodeId, String>) {
         let mut peers = self.peers.lock();
         for (id, text) in addresses {
             if *id == self.config.node_id {
                 continue;
             }
-            match text.parse::<SocketAddr>() {
+            match peer_address(text) {
                 Ok(addr) => {
                     peers.insert(*id, addr);
                 }

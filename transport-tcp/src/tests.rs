@@ -325,3 +325,15 @@ fn a_raft_cluster_runs_over_tcp_and_survives_losing_its_leader() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn a_member_address_is_read_up_to_its_attributes() {
+    let want: SocketAddr = "10.0.0.4:7104".parse().unwrap();
+    assert_eq!(crate::peer_address("10.0.0.4:7104"), Ok(want));
+    assert_eq!(
+        crate::peer_address("10.0.0.4:7104 client=10.0.0.4:6304"),
+        Ok(want)
+    );
+    assert!(crate::peer_address("client=10.0.0.4:6304").is_err());
+    assert!(crate::peer_address("").is_err());
+}

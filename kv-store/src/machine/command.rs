@@ -130,6 +130,10 @@ pub enum Query {
         /// The keys.
         keys: Vec<Key>,
     },
+    /// INFO's keyspace figures (all `Int`): keys held (expired ones not yet reclaimed
+    /// included, as Redis counts them), keys with a deadline, and the average time to their
+    /// deadlines in milliseconds.
+    Keyspace,
 }
 
 /// A query as a node answers it: at a time, linearizably or from the node's own state.

@@ -13,11 +13,12 @@
 //! clock, can see the key alive again.
 
 use std::cell::Cell;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::num::NonZeroU64;
 
 use serde::{Deserialize, Serialize};
 
+use super::deadlines::Deadlines;
 use super::error::KvError;
 use super::hkey::{from_hash, HKey, KeyRef, Lookup};
 use super::removals::Removals;
@@ -90,7 +91,7 @@ impl Entry {
 #[derive(Debug, Default)]
 pub struct Keyspace {
     map: BTreeMap<HKey, Entry>,
-    deadlines: BTreeSet<(u64, HKey)>,
+    deadlines: Deadlines,
     /// Milliseconds since the Unix epoch: the largest time any applied write carried.
     clock: u64,
     /// The index of the entry being applied: the version of what it changes.
@@ -170,11 +171,11 @@ impl Keyspace {
     pub fn put(&mut self, key: Vec<u8>, data: Data, deadline: Option<u64>) {
         let key = HKey::new(key);
         if let Some(old) = self.map.get(&key).and_then(Entry::deadline) {
-            self.deadlines.remove(&(old, key.clone()));
+            self.deadlines.remove(old, &key);
         }
         let expires_at = deadline.and_then(NonZeroU64::new);
         if let Some(d) = expires_at {
-            self.deadlines.insert((d.get(), key.clone()));
+            self.deadlines.insert(d.get(), key.clone());
         }
         let entry = Entry {
             data,
@@ -189,7 +190,7 @@ impl Keyspace {
         let (k, e) = self.map.remove_entry(&Lookup::new(key) as &dyn KeyRef)?;
         self.removals.note(k.clone(), self.index);
         if let Some(d) = e.deadline() {
-            self.deadlines.remove(&(d, k));
+            self.deadlines.remove(d, &k);
         }
         Some(e)
     }
@@ -215,15 +216,25 @@ impl Keyspace {
             .expect("live above");
         let mut e = e;
         if let Some(old) = e.deadline() {
-            self.deadlines.remove(&(old, k.clone()));
+            self.deadlines.remove(old, &k);
         }
         e.expires_at = deadline.and_then(NonZeroU64::new);
         e.version = self.index;
         if let Some(d) = e.deadline() {
-            self.deadlines.insert((d, k.clone()));
+            self.deadlines.insert(d, k.clone());
         }
         self.map.insert(k, e);
         true
+    }
+
+    /// Keys with a deadline, and the average time their deadlines are ahead of `now` (zero if
+    /// none is), for INFO's keyspace section.
+    pub fn expiry_stats(&self, now: u64) -> (usize, u64) {
+        let ahead = self
+            .deadlines
+            .average()
+            .map_or(0, |d| d.saturating_sub(now));
+        (self.deadlines.len(), ahead)
     }
 
     /// The earliest deadline of any key, reclaimed or not.
@@ -294,7 +305,7 @@ impl Keyspace {
         };
         for (k, e) in stored.entries {
             if let Some(d) = e.deadline() {
-                ks.deadlines.insert((d, k.clone()));
+                ks.deadlines.insert(d, k.clone());
             }
             ks.map.insert(k, e);
         }

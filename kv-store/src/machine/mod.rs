@@ -7,8 +7,9 @@
 //! turns into RESP at its edge.
 
 mod command;
+mod deadlines;
 mod error;
-mod glob;
+pub(crate) mod glob;
 mod hashes;
 mod hkey;
 mod keys;
@@ -189,6 +190,15 @@ impl KvStore {
                     .map(Reply::Int)
                     .collect(),
             )),
+            Query::Keyspace => {
+                let (expires, avg_ttl) = self.keys.expiry_stats(view.now());
+                Ok(Reply::Array(
+                    [self.keys.len() as u64, expires as u64, avg_ttl]
+                        .into_iter()
+                        .map(|n| Reply::Int(n.min(i64::MAX as u64) as i64))
+                        .collect(),
+                ))
+            }
             Query::Clock => Ok(Reply::Int(self.keys.clock().min(i64::MAX as u64) as i64)),
             Query::NextDeadline => Ok(self
                 .keys

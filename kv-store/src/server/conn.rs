@@ -9,15 +9,20 @@
 
 use std::collections::VecDeque;
 use std::io::{ErrorKind, Read as _, Write as _};
+use std::sync::Arc;
 use std::time::Instant;
 
 use raft_runtime::Error;
 
-use super::commands::{self, Admin, Op};
+use super::clients::Client;
+use super::commands::{self, Admin, ClusterOp, Introspect, Op, Parsed};
 use super::event_loop::{Batch, Context};
+use super::info::{self, KeyspaceFigures, Sections};
+use super::introspect;
 use super::mailbox::Done;
 use super::replies::{from_error, from_reply};
 use super::session::Session;
+use super::stats::{self, Outcome};
 use super::transaction::{self, exec_reply, Multi, Template};
 use crate::machine::{Command, Query, Read, Reply, Write};
 use crate::resp::{self, Framer, Protocol, Value};
@@ -68,7 +73,17 @@ enum Purpose {
     Watch(Vec<Vec<u8>>),
     /// EXEC: the replies already known, between which the log's go.
     Exec(Template),
+    /// INFO: the sections, to render once the keyspace figures are in.
+    Info(Sections),
+    /// A CLUSTER reply held while no leader is known (see `CLUSTER_HOLD`).
+    Cluster(ClusterOp),
 }
+
+/// How long CLUSTER SLOTS (and SHARDS, NODES, INFO) waits for a leader to be known, checked at
+/// each sweep, before answering with this node as master. A client that refreshes its map
+/// during an election thus learns the new leader rather than this node. Below ioredis's
+/// one-second refresh timeout.
+const CLUSTER_HOLD: std::time::Duration = std::time::Duration::from_millis(800);
 
 struct Slot {
     seq: u64,
@@ -77,6 +92,11 @@ struct Slot {
     /// after it changes the connection's, not this one's).
     proto: Protocol,
     purpose: Option<Box<Purpose>>,
+    /// The command the request named (its index in the table), to count its reply under.
+    command: Option<u16>,
+    /// The request was refused before it ran.
+    rejected: bool,
+    started: Instant,
     answer: Answer,
 }
 
@@ -105,7 +125,9 @@ pub(super) struct Conn {
     waiting: usize,
     waiting_kind: Kind,
     /// A request parsed and held back until the requests before it are answered.
-    held: Option<Op>,
+    held: Option<Parsed>,
+    /// The request being started: what its slot counts under (see `Slot`).
+    current: (Option<u16>, bool),
     /// Whole requests wait in `inbuf`, not started for lack of room.
     backlog: bool,
     /// Since when the unwritten replies have stood at `OUT_SOFT` or more.
@@ -121,11 +143,11 @@ pub(super) struct Conn {
 }
 
 impl Conn {
-    pub(super) fn new(stream: mio::net::TcpStream, client_id: u64) -> Conn {
+    pub(super) fn new(stream: mio::net::TcpStream, client: Arc<Client>) -> Conn {
         let _ = stream.set_nodelay(true);
         Conn {
             stream,
-            session: Session::new(client_id),
+            session: Session::new(client),
             framer: Framer::new(),
             inbuf: Vec::new(),
             out: Vec::new(),
@@ -134,6 +156,7 @@ impl Conn {
             waiting: 0,
             waiting_kind: Kind::Other,
             held: None,
+            current: (None, false),
             backlog: false,
             stalled_since: None,
             readable: true,
@@ -148,6 +171,20 @@ impl Conn {
 
     pub(super) fn set_readable(&mut self) {
         self.readable = true;
+    }
+
+    pub(super) fn client_id(&self) -> u64 {
+        self.session.client.id
+    }
+
+    /// Closes the connection if CLIENT KILL asked for it (the one that asked closes once its
+    /// reply is written; any other at once, as on Redis). Whether it did.
+    pub(super) fn kill_if_asked(&mut self) -> bool {
+        let kill = self.session.client.killed() && !self.closing && !self.dead;
+        if kill {
+            self.dead = true;
+        }
+        kill
     }
 
     /// Whether the connection can go away now.
@@ -190,6 +227,7 @@ impl Conn {
                 Ok(0) => self.dead = true,
                 Ok(n) => {
                     read += n;
+                    stats::add(&cx.stats().net_in, n as u64);
                     // A read that did not fill the buffer emptied the socket: bytes arriving
                     // later raise a new readiness event, so no second read is spent to hear
                     // WouldBlock (one system call per request, not two).
@@ -211,18 +249,25 @@ impl Conn {
     fn start_parsed(&mut self, key: usize, batch: &mut Batch, cx: &Context) {
         let mut used = 0;
         while self.has_room() || self.held.is_some() {
-            let op = match self.held.take() {
-                Some(op) => op,
+            let parsed = match self.held.take() {
+                Some(p) => p,
                 None => match self.parse_one(&mut used, batch, cx) {
-                    Some(op) => op,
+                    Some(p) => p,
                     None => break,
                 },
             };
-            if let Some(op) = self.start(key, op, batch, cx) {
-                self.held = Some(op);
+            self.current = (parsed.command, parsed.rejected());
+            let held = self.start(key, parsed.op, batch, cx);
+            if let Some(op) = held {
+                self.held = Some(Parsed {
+                    op,
+                    command: self.current.0,
+                    sub: None,
+                });
                 break;
             }
         }
+        self.current = (None, false);
         // Stopped with bytes left for lack of room (not for want of bytes): those may be whole
         // requests, to be started once room is made.
         self.backlog = !self.has_room() && used < self.inbuf.len();
@@ -238,7 +283,7 @@ impl Conn {
 
     /// The next whole request after `used` bytes, or `None` when more bytes are needed or the
     /// connection is closing. A malformed request is answered and closes the connection.
-    fn parse_one(&mut self, used: &mut usize, batch: &mut Batch, cx: &Context) -> Option<Op> {
+    fn parse_one(&mut self, used: &mut usize, batch: &mut Batch, cx: &Context) -> Option<Parsed> {
         let limits = &cx.config.limits;
         loop {
             let rest = &self.inbuf[*used..];
@@ -251,7 +296,11 @@ impl Conn {
                 Ok(Some((args, len))) => {
                     *used += len;
                     if !args.is_empty() {
-                        return Some(commands::parse(args, cx.now_ms));
+                        let parsed = commands::parse(args, cx.now_ms);
+                        if let Some(c) = parsed.command {
+                            self.session.client.note_command(c, parsed.sub, cx.now);
+                        }
+                        return Some(parsed);
                     }
                 }
                 Ok(None) => return None,
@@ -279,12 +328,18 @@ impl Conn {
                 | Op::Watch(_)
                 | Op::Unwatch
                 | Op::SetReadOnly(_)
-                | Op::Info { .. }
+                | Op::Info(_)
                 | Op::Client(_)
+                | Op::Introspect(_)
                 | Op::Hello(_)
                 | Op::Admin(_)),
             ) => {
                 let v = multi.queue(op);
+                self.session.client.set_multi(Some(multi.len()));
+                // A command queued is counted when it runs (under EXEC), unless refused now.
+                if !matches!(v, Value::Error(_)) {
+                    self.current.0 = None;
+                }
                 self.push_done(batch, v);
                 return None;
             }
@@ -293,7 +348,8 @@ impl Conn {
         let kind = match &op {
             Op::Write { .. } => Kind::Write,
             Op::Read(_) | Op::LocalRead(_) | Op::Watch(_) => Kind::Read,
-            Op::Info { .. } | Op::Admin(_) | Op::Unwatch => Kind::Other,
+            Op::Info(_) | Op::Admin(_) | Op::Unwatch => Kind::Other,
+            Op::Introspect(Introspect::Cluster(_)) if !introspect::leader_known(cx) => Kind::Other,
             Op::Discard if self.session.multi.is_some() => Kind::Other,
             Op::Exec if self.session.multi.is_some() => Kind::Transaction,
             _ => {
@@ -335,6 +391,7 @@ impl Conn {
             }
             Op::Discard => {
                 self.session.multi = None;
+                self.session.client.set_multi(None);
                 self.session.watched.clear();
                 self.push_done(batch, Value::Simple("OK".into()));
             }
@@ -344,6 +401,7 @@ impl Conn {
                     .multi
                     .take()
                     .expect("Exec is started inside MULTI");
+                self.session.client.set_multi(None);
                 let watched = std::mem::take(&mut self.session.watched);
                 match multi.exec(watched) {
                     Err(reply) => self.push_done(batch, reply),
@@ -359,7 +417,17 @@ impl Conn {
                     }
                 }
             }
-            Op::Info { raft } => self.push_done(batch, Session::info(&cx.node, raft)),
+            Op::Introspect(Introspect::Cluster(op)) => {
+                self.push_waiting(key, kind, batch, cx.now + CLUSTER_HOLD);
+                self.set_purpose(Purpose::Cluster(op));
+            }
+            Op::Info(sections) => {
+                let tag = self.push_waiting(key, kind, batch, deadline);
+                self.set_purpose(Purpose::Info(sections));
+                batch
+                    .stale
+                    .push((Read::local_at(cx.now_ms, Query::Keyspace), tag));
+            }
             Op::Admin(a @ Admin::Peer(..)) => {
                 self.push_done(batch, Session::admin(&cx.node, &cx.config, a))
             }
@@ -368,7 +436,7 @@ impl Conn {
                 let deadline = cx.now + 2 * cx.config.request_timeout;
                 let tag = self.push_waiting(key, kind, batch, deadline);
                 if let Err(refused) = cx.run_admin(tag, a) {
-                    self.settle(tag, Done::Value(refused), batch, cx.now_ms);
+                    self.settle(tag, Done::Value(refused), batch, cx);
                 }
             }
             _ => unreachable!("answered above"),
@@ -381,10 +449,16 @@ impl Conn {
         let v = match op {
             Op::Now(v) => v,
             Op::SetReadOnly(on) => {
-                self.session.read_only = on;
+                self.session.set_read_only(on);
                 Value::Simple("OK".into())
             }
-            Op::Client(c) => self.session.client(c),
+            Op::Client(c) => {
+                let v = self.session.client(c, &cx.shared.registry, cx.now);
+                // A connection that killed itself closes once this reply is written.
+                self.closing |= self.session.client.killed();
+                v
+            }
+            Op::Introspect(i) => introspect::answer(i, cx),
             Op::Hello(h) => self.session.hello(h, &cx.node),
             Op::Reset => self.session.reset(),
             Op::Quit => {
@@ -394,10 +468,12 @@ impl Conn {
             Op::Rejected(e) => Value::Error(e),
             Op::Multi => {
                 self.session.multi = Some(Multi::default());
+                self.session.client.set_multi(Some(0));
                 Value::Simple("OK".into())
             }
             Op::ExecAbort(e) => {
                 self.session.multi = None;
+                self.session.client.set_multi(None);
                 self.session.watched.clear();
                 Value::Error(e)
             }
@@ -416,6 +492,9 @@ impl Conn {
             kind: Kind::Other,
             proto: self.session.protocol,
             purpose: None,
+            command: self.current.0,
+            rejected: self.current.1,
+            started: Instant::now(),
             answer: Answer::Done(v),
         });
     }
@@ -433,6 +512,9 @@ impl Conn {
             kind,
             proto: self.session.protocol,
             purpose: None,
+            command: self.current.0,
+            rejected: self.current.1,
+            started: Instant::now(),
             answer: Answer::Waiting {
                 deadline,
                 then_read: None,
@@ -459,7 +541,8 @@ impl Conn {
     /// whose answer relied on a deadline the replicated clock has not reached first proposes a
     /// tick that moves the clock to `now_ms` (so no later read can find the key alive again),
     /// then is asked again at that time, and keeps waiting meanwhile.
-    pub(super) fn settle(&mut self, tag: u64, done: Done, batch: &mut Batch, now_ms: u64) {
+    pub(super) fn settle(&mut self, tag: u64, done: Done, batch: &mut Batch, cx: &Context) {
+        let now_ms = cx.now_ms;
         let seq = tag & SEQ_MASK;
         let Ok(i) = self.slots.binary_search_by_key(&seq, |s| s.seq & SEQ_MASK) else {
             return;
@@ -469,6 +552,13 @@ impl Conn {
             return;
         };
         let value = match done {
+            // Held until a leader is known, or for as long as it may be.
+            _ if matches!(slot.purpose.as_deref(), Some(Purpose::Cluster(_))) => {
+                let Some(Purpose::Cluster(op)) = slot.purpose.take().map(|p| *p) else {
+                    unreachable!("matched above")
+                };
+                introspect::answer(Introspect::Cluster(op), cx)
+            }
             Done::Kv(Ok(Reply::ReadThroughLog(query))) => {
                 let tick = Write {
                     session: None,
@@ -488,6 +578,8 @@ impl Conn {
             Done::Kv(Ok(reply)) => match slot.purpose.take().map(|p| *p) {
                 None => from_reply(reply, slot.proto),
                 Some(Purpose::Exec(template)) => exec_reply(template, reply, slot.proto),
+                Some(Purpose::Info(sections)) => info::render(sections, cx, figures(&reply)),
+                Some(Purpose::Cluster(_)) => unreachable!("answered above"),
                 Some(Purpose::Watch(keys)) => match transaction::watched(keys, &reply) {
                     Some(w) => {
                         self.session.watched.extend(w);
@@ -516,24 +608,45 @@ impl Conn {
 
     /// Gives up on requests whose deadline has passed: a write's outcome is unknown, a read
     /// may be retried. Whether any was.
-    pub(super) fn expire(&mut self, now: Instant) -> bool {
+    pub(super) fn expire(&mut self, cx: &Context) -> bool {
+        let now = cx.now;
+        let held: Vec<u64> = self
+            .slots
+            .iter()
+            .filter(|s| matches!(s.purpose.as_deref(), Some(Purpose::Cluster(_))))
+            .filter(|s| matches!(s.answer, Answer::Waiting { .. }))
+            .map(|s| s.seq & SEQ_MASK)
+            .collect();
+        let released = !held.is_empty() && introspect::leader_known(cx);
+        if released {
+            for seq in held {
+                self.settle(seq, Done::Value(Value::Null), &mut Batch::default(), cx);
+            }
+        }
         let expired: Vec<u64> = self
             .slots
             .iter()
             .filter(|s| matches!(s.answer, Answer::Waiting { deadline, .. } if deadline <= now))
             .map(|s| s.seq & SEQ_MASK)
             .collect();
-        let any = !expired.is_empty();
+        let any = released || !expired.is_empty();
         for seq in expired {
             // The key bits do not matter here: the slot is looked up by sequence only. A
             // timeout is never asked again, so nothing goes into the batch.
-            self.settle(seq, Done::Kv(Err(Error::Timeout)), &mut Batch::default(), 0);
+            self.settle(
+                seq,
+                Done::Kv(Err(Error::Timeout)),
+                &mut Batch::default(),
+                cx,
+            );
         }
         any
     }
 
     /// Encodes the answers at the front of the line and writes what the socket takes.
-    pub(super) fn flush(&mut self, now: Instant, output_bytes_max: usize) {
+    pub(super) fn flush(&mut self, cx: &Context) {
+        let (now, output_bytes_max) = (cx.now, cx.config.output_bytes_max);
+        let stats = cx.stats();
         if self.written > 0 {
             // What went out already is dropped before more is added, so the buffer holds only
             // what is still to be written.
@@ -548,17 +661,35 @@ impl Conn {
             let Some(Slot {
                 answer: Answer::Done(v),
                 proto,
+                command,
+                rejected,
+                started,
                 ..
             }) = self.slots.pop_front()
             else {
                 unreachable!("front is done")
             };
+            let failed = matches!(v, Value::Error(_));
+            if failed {
+                stats::add(&stats.error_replies, 1);
+            }
+            if let Some(c) = command {
+                let outcome = match (rejected, failed) {
+                    (true, _) => Outcome::Rejected,
+                    (false, true) => Outcome::Failed,
+                    (false, false) => Outcome::Ran,
+                };
+                stats.count(c, outcome, now.saturating_duration_since(started));
+            }
             resp::encode_for(&v, proto, &mut self.out);
         }
         while self.written < self.out.len() && !self.dead {
             match self.stream.write(&self.out[self.written..]) {
                 Ok(0) => self.dead = true,
-                Ok(n) => self.written += n,
+                Ok(n) => {
+                    self.written += n;
+                    stats::add(&stats.net_out, n as u64);
+                }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(_) => self.dead = true,
@@ -597,10 +728,26 @@ impl Conn {
 
     fn close_slow_reader(&mut self, unwritten: usize) {
         tracing::debug!(
-            client = self.session.client_id,
+            client = self.session.client.id,
             bytes = unwritten,
             "closing a client that does not read its replies"
         );
         self.dead = true;
+    }
+}
+
+/// INFO's keyspace figures from the state machine's answer to `Query::Keyspace`.
+fn figures(reply: &Reply) -> KeyspaceFigures {
+    let n = |i: usize| match reply {
+        Reply::Array(a) => match a.get(i) {
+            Some(Reply::Int(n)) => (*n).max(0) as u64,
+            _ => 0,
+        },
+        _ => 0,
+    };
+    KeyspaceFigures {
+        keys: n(0),
+        expires: n(1),
+        avg_ttl_ms: n(2),
     }
 }

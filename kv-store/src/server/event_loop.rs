@@ -5,6 +5,7 @@
 //! its linearizable reads in another (one ReadIndex round), then writes every answer that has
 //! arrived. Answers come back through the loop's [`Mailbox`], which wakes it; nothing spins.
 
+use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,9 +15,11 @@ use mio::{Events, Interest, Poll, Token};
 use raft_runtime::{Completions, Node};
 use slab::Slab;
 
+use super::clients::Client;
 use super::conn::{Conn, KEYS_MAX};
 use super::mailbox::{Done, Mailbox};
 use super::session::Session;
+use super::stats::{self, LoopStats};
 use super::{ServerConfig, Shared};
 use crate::machine::{wall_clock_ms, KvStore, Read, Reply};
 use crate::resp::Value;
@@ -56,10 +59,17 @@ pub(super) struct Context {
     /// are stamped with and reads are answered at.
     pub(super) now_ms: u64,
     mailbox: Arc<Mailbox>,
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
+    /// This loop's index among the server's loops (its counters).
+    index: usize,
 }
 
 impl Context {
+    /// This loop's counters.
+    pub(super) fn stats(&self) -> &LoopStats {
+        self.shared.stats.of_loop(self.index)
+    }
+
     /// Runs a membership change on a helper thread, whose answer comes back tagged `tag`; the
     /// refusal to give if too many are running already.
     pub(super) fn run_admin(&self, tag: u64, a: super::commands::Admin) -> Result<(), Value> {
@@ -109,6 +119,7 @@ impl EventLoop {
         config: Arc<ServerConfig>,
         mailbox: Arc<Mailbox>,
         shared: Arc<Shared>,
+        index: usize,
     ) -> EventLoop {
         EventLoop {
             poll,
@@ -120,6 +131,7 @@ impl EventLoop {
                 now_ms: wall_clock_ms(),
                 mailbox,
                 shared,
+                index,
             },
             listener: None,
             conns: Slab::new(),
@@ -200,8 +212,15 @@ impl EventLoop {
         for (tag, done) in self.answers.drain(..) {
             let key = Conn::key_of(tag);
             if let Some(c) = self.conns.get_mut(key) {
-                c.settle(tag, done, &mut self.batch, self.cx.now_ms);
+                c.settle(tag, done, &mut self.batch, &self.cx);
                 list(&mut self.listed, &mut self.active, key);
+            }
+        }
+        if self.cx.mailbox.take_kills() {
+            for (key, c) in self.conns.iter_mut() {
+                if c.kill_if_asked() {
+                    list(&mut self.listed, &mut self.active, key);
+                }
             }
         }
         let mut active = std::mem::take(&mut self.active);
@@ -215,7 +234,7 @@ impl EventLoop {
             self.next_sweep = self.cx.now + SWEEP_EVERY;
             let stall_max = self.cx.config.output_stall_max;
             for (key, c) in self.conns.iter_mut() {
-                let expired = c.is_waiting() && c.expire(self.cx.now);
+                let expired = c.is_waiting() && c.expire(&self.cx);
                 if expired || c.stalled_for(self.cx.now, stall_max) {
                     list(&mut self.listed, &mut active, key);
                 }
@@ -226,7 +245,7 @@ impl EventLoop {
             let Some(c) = self.conns.get_mut(key) else {
                 continue;
             };
-            c.flush(self.cx.now, self.cx.config.output_bytes_max);
+            c.flush(&self.cx);
             if c.finished() {
                 self.close(key);
             } else if c.wants_turn() {
@@ -276,6 +295,7 @@ impl EventLoop {
                 use std::io::Write;
                 let mut stream = stream;
                 let _ = stream.write_all(b"-ERR max number of clients reached\r\n");
+                stats::add(&self.cx.stats().rejected_connections, 1);
                 continue;
             }
             shared.clients.fetch_add(1, Ordering::AcqRel);
@@ -311,7 +331,16 @@ impl EventLoop {
             return;
         }
         let id = self.cx.shared.next_client_id.fetch_add(1, Ordering::AcqRel) + 1;
-        entry.insert(Conn::new(stream, id));
+        let client = Arc::new(Client::new(
+            id,
+            stream.peer_addr().ok(),
+            stream.local_addr().ok(),
+            i64::from(stream.as_raw_fd()),
+            self.cx.mailbox.clone(),
+        ));
+        self.cx.shared.registry.add(client.clone());
+        stats::add(&self.cx.stats().connections, 1);
+        entry.insert(Conn::new(stream, client));
         if self.listed.len() <= key {
             self.listed.resize(key + 1, false);
         }
@@ -322,6 +351,7 @@ impl EventLoop {
     fn close(&mut self, key: usize) {
         let mut c = self.conns.remove(key);
         let _ = self.poll.registry().deregister(c.stream());
+        self.cx.shared.registry.remove(c.client_id());
         self.cx.shared.clients.fetch_sub(1, Ordering::AcqRel);
     }
 }
@@ -337,6 +367,9 @@ fn list(listed: &mut [bool], active: &mut Vec<usize>, key: usize) {
 impl Drop for EventLoop {
     fn drop(&mut self) {
         let n = self.conns.len();
+        for (_, c) in self.conns.iter() {
+            self.cx.shared.registry.remove(c.client_id());
+        }
         self.cx.shared.clients.fetch_sub(n, Ordering::AcqRel);
     }
 }

@@ -1,5 +1,6 @@
 //! Active expiry: the leader reclaims keys whose deadline has passed, through the log, so an
 //! idle cluster frees them too and every replica reclaims the same keys at the same entry.
+//! The same thread's rounds take the samples INFO's rates come from.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -22,6 +23,7 @@ pub(super) fn run(node: Arc<Node<KvStore>>, shared: Arc<Shared>) {
     let stopped = || shared.stop.load(Ordering::Acquire);
     while !stopped() {
         std::thread::sleep(EVERY);
+        shared.stats.sample(std::time::Instant::now());
         // Due on this node's clock, or on the replicated one if a past leader's ran ahead.
         let ask = |q| node.read_stale(Read::local_at(wall_clock_ms(), q), WAIT);
         let now = match ask(Query::Clock) {

@@ -31,6 +31,8 @@ pub(super) struct Mailbox {
     posted: Mutex<Posted>,
     /// A wake is on its way and the loop has not emptied the mailbox since.
     woken: AtomicBool,
+    /// CLIENT KILL marked some of the loop's connections.
+    kills: AtomicBool,
     waker: mio::Waker,
 }
 
@@ -39,6 +41,7 @@ impl Mailbox {
         Mailbox {
             posted: Mutex::new(Posted::default()),
             woken: AtomicBool::new(false),
+            kills: AtomicBool::new(false),
             waker,
         }
     }
@@ -51,6 +54,17 @@ impl Mailbox {
     pub(super) fn hand_over(&self, stream: TcpStream) {
         self.lock().connections.push(stream);
         self.wake();
+    }
+
+    /// Tells the loop that some of its connections were killed (each is marked).
+    pub(super) fn post_kill(&self) {
+        self.kills.store(true, Ordering::Release);
+        self.wake();
+    }
+
+    /// Whether connections were killed since the last call.
+    pub(super) fn take_kills(&self) -> bool {
+        self.kills.swap(false, Ordering::AcqRel)
     }
 
     /// Wakes the loop unless a wake is already pending. A loop that has stopped cannot be

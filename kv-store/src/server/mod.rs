@@ -6,13 +6,18 @@
 //! connection is a buffer and a line of requests (`conn.rs`), not a thread, so idle clients
 //! cost memory only.
 
+mod clients;
+mod cluster;
 mod commands;
 mod conn;
 mod event_loop;
 mod expirer;
+mod info;
+mod introspect;
 mod mailbox;
 mod replies;
 mod session;
+mod stats;
 mod transaction;
 
 use std::net::SocketAddr;
@@ -74,14 +79,20 @@ impl ServerConfig {
 }
 
 /// What the server's threads share.
-#[derive(Default)]
 struct Shared {
     stop: AtomicBool,
+    /// Where the server listens.
+    addr: SocketAddr,
     /// Connections open (each counted from its accept until it closes).
     clients: AtomicUsize,
+    /// The connections themselves, as CLIENT LIST and KILL see them.
+    registry: clients::Clients,
     next_client_id: AtomicU64,
     /// Administrative requests running on helper threads.
     admin_running: AtomicUsize,
+    stats: stats::Stats,
+    /// INFO's `run_id`: 40 random hexadecimal digits, new at each start.
+    run_id: String,
 }
 
 /// A running server; dropping it closes every connection and stops its threads.
@@ -106,11 +117,22 @@ impl Server {
         let addr = listener.local_addr()?;
         listener.set_nonblocking(true)?;
         let listener = mio::net::TcpListener::from_std(listener);
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared {
+            stop: AtomicBool::new(false),
+            addr,
+            clients: AtomicUsize::new(0),
+            registry: clients::Clients::default(),
+            next_client_id: AtomicU64::new(0),
+            admin_running: AtomicUsize::new(0),
+            stats: stats::Stats::new(config.io_threads),
+            run_id: (0..40)
+                .map(|_| char::from_digit(rand::random::<u32>() % 16, 16).unwrap_or('0'))
+                .collect(),
+        });
         let config = Arc::new(config);
         let mut loops = Vec::new();
         let mut mailboxes = Vec::new();
-        for _ in 0..config.io_threads {
+        for index in 0..config.io_threads {
             let poll = mio::Poll::new()?;
             let waker = mio::Waker::new(poll.registry(), event_loop::WAKER)?;
             let mailbox = Arc::new(Mailbox::new(waker));
@@ -121,6 +143,7 @@ impl Server {
                 config.clone(),
                 mailbox,
                 shared.clone(),
+                index,
             ));
         }
         loops[0].accept_on(listener, mailboxes.clone())?;

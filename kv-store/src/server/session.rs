@@ -2,15 +2,20 @@
 //! transaction being queued and the keys WATCHed),
 //! and the requests answered from that state or the node's status rather than the store.
 
-use raft_core::Role;
-use raft_runtime::{Error, Node};
+use std::sync::Arc;
+use std::time::Instant;
 
+use raft_core::Role;
+use raft_runtime::Node;
+
+use super::clients::{Client, Clients};
 use super::commands::{Admin, ClientOp, Hello};
 use super::replies::from_error;
 use super::transaction::Multi;
 use super::ServerConfig;
 use crate::machine::{KvStore, Watched};
 use crate::resp::{Protocol, Value};
+use crate::MemberAddress;
 
 /// The Redis version whose commands, replies and errors this server follows (HELLO says it).
 pub(crate) const REDIS_VERSION: &str = "7.0.15";
@@ -18,10 +23,8 @@ pub(crate) const REDIS_VERSION: &str = "7.0.15";
 pub(super) struct Session {
     /// Reads are answered from this node's state (READONLY).
     pub(super) read_only: bool,
-    /// CLIENT ID: unique among this server's connections.
-    pub(super) client_id: u64,
-    /// CLIENT SETNAME.
-    name: Option<Vec<u8>>,
+    /// What other connections see of this one (its id and name among them).
+    pub(super) client: Arc<Client>,
     /// RESP2 until HELLO 3.
     pub(super) protocol: Protocol,
     /// The transaction being queued, after MULTI.
@@ -31,15 +34,25 @@ pub(super) struct Session {
 }
 
 impl Session {
-    pub(super) fn new(client_id: u64) -> Session {
+    pub(super) fn new(client: Arc<Client>) -> Session {
         Session {
             read_only: false,
-            client_id,
-            name: None,
+            client,
             protocol: Protocol::Resp2,
             multi: None,
             watched: Vec::new(),
         }
+    }
+
+    pub(super) fn set_read_only(&mut self, on: bool) {
+        self.read_only = on;
+        self.client.set_read_only(on);
+    }
+
+    fn set_protocol(&mut self, p: Protocol) {
+        self.protocol = p;
+        self.client
+            .set_resp(if p == Protocol::Resp3 { 3 } else { 2 });
     }
 
     /// Runs an administrative request; membership changes block until applied (the event
@@ -58,7 +71,9 @@ impl Session {
             },
             // The address travels in the membership entry: every node's transport learns it
             // from the log, now and after any restart.
-            Admin::AddLearner(id, addr) => node.add_learner_at(id, addr.to_string(), t),
+            Admin::AddLearner(id, addr, client) => {
+                node.add_learner_at(id, MemberAddress::new(addr, client).to_string(), t)
+            }
             Admin::Promote(id) => node.promote(id, t),
             Admin::Remove(id) => node.remove(id, t),
             Admin::Transfer(id) => node.transfer_leadership(id, t),
@@ -73,10 +88,10 @@ impl Session {
     /// the server. `version` is the Redis version whose behaviour this server follows.
     pub(super) fn hello(&mut self, h: Hello, node: &Node<KvStore>) -> Value {
         if let Some(p) = h.protocol {
-            self.protocol = p;
+            self.set_protocol(p);
         }
         if let Some(name) = h.name {
-            self.name = (!name.is_empty()).then_some(name);
+            self.client.set_names(|n| n.name = name);
         }
         let leader = node.status().is_ok_and(|s| s.role == Role::Leader);
         let text = |s: &str| Value::Bulk(Some(s.as_bytes().to_vec()));
@@ -91,8 +106,8 @@ impl Session {
                     2
                 }),
             ),
-            (text("id"), Value::Integer(self.client_id as i64)),
-            (text("mode"), text("standalone")),
+            (text("id"), Value::Integer(self.client.id as i64)),
+            (text("mode"), text("cluster")),
             (
                 text("role"),
                 text(if leader { "master" } else { "replica" }),
@@ -101,69 +116,51 @@ impl Session {
         ])
     }
 
-    /// RESET: the connection as it was when it opened (its id stays).
+    /// RESET: the connection as it was when it opened (its id stays; its name goes).
     pub(super) fn reset(&mut self) -> Value {
-        *self = Session::new(self.client_id);
+        self.client.set_names(|n| n.name.clear());
+        self.client.set_multi(None);
+        *self = Session::new(self.client.clone());
+        self.set_protocol(Protocol::Resp2);
+        self.set_read_only(false);
         Value::Simple("RESET".into())
     }
 
-    pub(super) fn client(&mut self, c: ClientOp) -> Value {
+    /// CLIENT subcommands.
+    pub(super) fn client(&mut self, c: ClientOp, clients: &Clients, now: Instant) -> Value {
+        let me = self.client.id;
+        let ok = || Value::Simple("OK".into());
         match c {
-            ClientOp::Id => Value::Integer(self.client_id as i64),
-            ClientOp::GetName => Value::Bulk(self.name.clone()),
+            ClientOp::Id => Value::Integer(me as i64),
+            ClientOp::GetName => {
+                let name = self.client.names().name;
+                Value::Bulk((!name.is_empty()).then_some(name))
+            }
             ClientOp::SetName(name) => {
                 // An empty name removes it, as on Redis.
-                self.name = (!name.is_empty()).then_some(name);
-                Value::Simple("OK".into())
+                self.client.set_names(|n| n.name = name);
+                ok()
             }
+            ClientOp::SetInfo { lib_name, value } => {
+                self.client.set_names(|n| match lib_name {
+                    true => n.lib_name = value,
+                    false => n.lib_ver = value,
+                });
+                ok()
+            }
+            ClientOp::Info => {
+                let line = format!("{}\n", self.client.line(now));
+                Value::Verbatim("txt".into(), line.into_bytes())
+            }
+            ClientOp::List(filter) => {
+                let text = clients.list(&filter, me, now);
+                Value::Verbatim("txt".into(), text.into_bytes())
+            }
+            ClientOp::Kill { filter, old } => match (clients.kill(&filter, me), old) {
+                (0, true) => Value::Error("ERR No such client".into()),
+                (_, true) => ok(),
+                (n, false) => Value::Integer(n as i64),
+            },
         }
-    }
-
-    /// INFO: the Raft section, from the node's status.
-    pub(super) fn info(node: &Node<KvStore>, raft: bool) -> Value {
-        if !raft {
-            // A section this server does not have: empty, as Redis answers.
-            return Value::Bulk(Some(Vec::new()));
-        }
-        let Ok(s) = node.status() else {
-            return from_error(Error::Shutdown);
-        };
-        let role = match s.role {
-            Role::Leader => "leader",
-            Role::Candidate | Role::PreCandidate => "candidate",
-            Role::Follower => "follower",
-        };
-        let ids = |v: &std::collections::BTreeSet<u64>| {
-            v.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
-        };
-        let mut text = format!(
-            "# Raft\r\nnode_id:{}\r\nrole:{role}\r\nterm:{}\r\nleader:{}\r\ncommit_index:{}\r\napplied_index:{}\r\n\
-             first_index:{}\r\nlast_index:{}\r\nlog_entries:{}\r\nsnapshot_index:{}\r\nsnapshot_bytes:{}\r\n\
-             voters:{}\r\nlearners:{}\r\njoint:{}\r\nremoved:{}\r\n",
-            s.id,
-            s.term,
-            s.leader.map_or("none".into(), |l| l.to_string()),
-            s.commit_index,
-            s.applied_index,
-            s.first_index,
-            s.last_index,
-            s.log_entries,
-            s.snapshot.as_ref().map_or(0, |m| m.index),
-            s.snapshot_bytes,
-            ids(&s.membership.voters),
-            ids(&s.membership.learners),
-            s.membership.is_joint(),
-            u8::from(s.removed),
-        );
-        for (id, addr) in &s.membership.addresses {
-            text.push_str(&format!("address_{id}:{addr}\r\n"));
-        }
-        for (id, p) in &s.peers {
-            text.push_str(&format!(
-                "peer_{id}:match={},next={}\r\n",
-                p.match_index, p.next_index
-            ));
-        }
-        Value::Bulk(Some(text.into_bytes()))
     }
 }

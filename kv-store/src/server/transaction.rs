@@ -34,6 +34,11 @@ fn error(text: &str) -> Value {
 }
 
 impl Multi {
+    /// Commands queued so far.
+    pub(super) fn len(&self) -> usize {
+        self.queued.len()
+    }
+
     /// Queues `op`; the reply to give now.
     pub(super) fn queue(&mut self, op: Op) -> Value {
         let queued = match op {

@@ -32,21 +32,51 @@ pub fn cluster_ticking(
     store: fn() -> KvStore,
     tune: fn(&mut ServerConfig),
 ) -> Cluster {
+    build(tick, store, tune, false)
+}
+
+/// A cluster whose membership carries every node's client address (as `kv_server
+/// --client-addrs` makes one), for the Redis Cluster commands.
+pub fn cluster_advertising() -> Cluster {
+    build(Duration::from_millis(5), KvStore::new, |_| {}, true)
+}
+
+fn build(
+    tick: Duration,
+    store: fn() -> KvStore,
+    tune: fn(&mut ServerConfig),
+    advertise: bool,
+) -> Cluster {
     let net = MemNetwork::new();
     let ids = vec![1, 2, 3];
+    let listen: Vec<SocketAddr> = ids
+        .iter()
+        .map(|_| match advertise {
+            true => free_port(),
+            false => "127.0.0.1:0".parse().unwrap(),
+        })
+        .collect();
     let nodes: Vec<Arc<Node<KvStore>>> = ids
         .iter()
         .map(|&id| {
             let mut cfg = NodeConfig::new(id, ids.clone());
             cfg.tick_interval = tick;
+            if advertise {
+                // The in-memory network needs no peer address; the client one is what counts.
+                cfg.raft.addresses = ids
+                    .iter()
+                    .map(|&p| (p, format!("mem:{p} client={}", listen[p as usize - 1])))
+                    .collect();
+            }
             let (t, inbox) = net.join(id);
             Arc::new(Node::start(cfg, store(), MemStorage::new(), t, inbox).unwrap())
         })
         .collect();
     let servers = nodes
         .iter()
-        .map(|n| {
-            let mut c = ServerConfig::new("127.0.0.1:0".parse().unwrap());
+        .zip(&listen)
+        .map(|(n, &addr)| {
+            let mut c = ServerConfig::new(addr);
             tune(&mut c);
             Server::start(n.clone(), c).unwrap()
         })
@@ -143,4 +173,17 @@ pub fn bulk(s: &str) -> Value {
 
 pub fn ok() -> Value {
     Value::Simple("OK".into())
+}
+
+/// A loopback address free now, with a port below the kernel's ephemeral range (from which
+/// other tests' outgoing connections take their source ports), found by binding and letting go.
+pub fn free_port() -> SocketAddr {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    loop {
+        let port = rng.gen_range(10_000..32_000);
+        if let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            return l.local_addr().unwrap();
+        }
+    }
 }

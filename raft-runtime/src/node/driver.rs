@@ -56,6 +56,8 @@ pub(crate) struct Driver<T, S: StateMachine> {
     pub(crate) last_role: Role,
     /// Whether the node was last seen removed from the cluster, to log the change once.
     pub(crate) removed: bool,
+    /// When this node last took or installed a snapshot (its start, before the first).
+    pub(crate) snapshot_at: std::time::SystemTime,
     /// The members' addresses last given to the transport.
     pub(crate) addresses: std::collections::BTreeMap<raft_core::NodeId, String>,
     /// The clock is stopped (fault injection: a paused process).
@@ -398,6 +400,7 @@ impl<T: Transport, S: StateMachine> Driver<T, S> {
                 self.follow_applied();
                 if self.raft.compact(index, data.clone()).is_ok() {
                     let meta = self.raft.snapshot_meta().expect("just compacted").clone();
+                    self.snapshot_at = std::time::SystemTime::now();
                     let _ = self
                         .storage_tx
                         .send(StorageJob::SaveSnapshot(raft_core::Snapshot { meta, data }));
@@ -451,6 +454,7 @@ impl<T: Transport, S: StateMachine> Driver<T, S> {
                 self.event(ev);
             }
             if let Some(s) = rd.snapshot {
+                self.snapshot_at = std::time::SystemTime::now();
                 let _ = self.apply_tx.send(ApplyJob::Restore(*s));
             }
             if !rd.committed.is_empty() {
@@ -549,6 +553,7 @@ impl<T: Transport, S: StateMachine> Driver<T, S> {
             log_entries: r.log_len(),
             snapshot: r.snapshot_meta().cloned(),
             snapshot_bytes: r.snapshot_bytes(),
+            snapshot_at: self.snapshot_at,
             membership: r.membership().clone(),
             removed: r.is_removed(),
             peers,

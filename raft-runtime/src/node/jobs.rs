@@ -141,6 +141,9 @@ pub struct Status {
     pub snapshot: Option<SnapshotMeta>,
     /// Size of the newest snapshot's data.
     pub snapshot_bytes: u64,
+    /// When this node last took or installed a snapshot (its start time, before the first):
+    /// Redis's LASTSAVE.
+    pub snapshot_at: std::time::SystemTime,
     /// The membership in force (the newest in its log).
     pub membership: Membership,
     /// The node was removed from the cluster and no longer campaigns.

@@ -135,6 +135,7 @@ impl<S: StateMachine> Node<S> {
             inflight_persists: 0,
             last_role: raft_core::Role::Follower,
             removed: false,
+            snapshot_at: std::time::SystemTime::now(),
             addresses: Default::default(),
             paused: false,
             failure: failure.clone(),

@@ -3,7 +3,7 @@
 use raft_core::NodeId;
 
 use super::args::{arity, syntax, Args, Refusal};
-use super::{Admin, ClientOp, Hello, Op};
+use super::{Admin, Hello, Op};
 use crate::machine::{Command, Query, Session};
 use crate::resp::{Protocol, Value};
 
@@ -65,7 +65,7 @@ pub(super) fn hello(a: &mut Args) -> Result<Op, Refusal> {
             auth_user(a.get(i + 1))?;
             i += 3;
         } else if a.is(i, "setname") && left >= 1 {
-            h.name = Some(client_name(a.get(i + 1))?);
+            h.name = Some(super::server::client_name(a.get(i + 1))?);
             i += 2;
         } else {
             return Err(format!("ERR Syntax error in HELLO option '{}'", a.text(i)));
@@ -91,58 +91,6 @@ fn auth_user(user: &[u8]) -> Result<(), Refusal> {
         return Ok(());
     }
     Err("WRONGPASS invalid username-password pair or user is disabled.".into())
-}
-
-/// Redis's rule for client names: shown in one line of CLIENT LIST, so no spaces or control
-/// characters.
-fn client_name(name: &[u8]) -> Result<Vec<u8>, Refusal> {
-    if name.iter().any(|b| !(b'!'..=b'~').contains(b)) {
-        return Err(
-            "ERR Client names cannot contain spaces, newlines or special characters.".into(),
-        );
-    }
-    Ok(name.to_vec())
-}
-
-/// CLIENT ID, GETNAME and SETNAME; other subcommands are not implemented.
-pub(super) fn client(a: &mut Args) -> Result<Op, Refusal> {
-    let sub = a.lower(0);
-    match (sub.as_str(), a.len()) {
-        ("id", 1) => Ok(Op::Client(ClientOp::Id)),
-        ("getname", 1) => Ok(Op::Client(ClientOp::GetName)),
-        ("setname", 2) => Ok(Op::Client(ClientOp::SetName(client_name(a.get(1))?))),
-        ("id" | "getname" | "setname", _) => Err(arity(&format!("client|{sub}"))),
-        _ => Err(format!(
-            "ERR unknown subcommand '{}'. This server implements CLIENT ID, GETNAME and SETNAME.",
-            a.text(0).chars().take(64).collect::<String>()
-        )),
-    }
-}
-
-/// INFO [section ...]: this server has one section, `raft`; `all`, `default` and `everything`
-/// (or no section) mean all of it, and any other section is empty, as on Redis.
-pub(super) fn info(a: &mut Args) -> Result<Op, Refusal> {
-    let raft = a.len() == 0
-        || (0..a.len()).any(|i| {
-            ["raft", "all", "default", "everything"]
-                .iter()
-                .any(|w| a.is(i, w))
-        });
-    Ok(Op::Info { raft })
-}
-
-/// CONFIG GET: no parameter is exposed yet, so every pattern matches none.
-pub(super) fn config(a: &mut Args) -> Result<Op, Refusal> {
-    if a.is(0, "get") {
-        return match a.len() {
-            2.. => Ok(Op::Now(Value::Array(Some(Vec::new())))),
-            _ => Err(arity("config|get")),
-        };
-    }
-    Err(format!(
-        "ERR unknown subcommand '{}'. This server implements CONFIG GET only.",
-        a.text(0).chars().take(64).collect::<String>()
-    ))
 }
 
 pub(super) fn multi(_: &mut Args) -> Result<Op, Refusal> {
@@ -202,7 +150,7 @@ pub(super) fn xsession(a: &mut Args) -> Result<Op, Refusal> {
     if inner[0].eq_ignore_ascii_case(b"xsession") {
         return Err("ERR XSESSION cannot wrap XSESSION".into());
     }
-    match super::parse(inner, a.now_ms) {
+    match super::parse_op(inner, a.now_ms) {
         Op::Write { command, .. } => Ok(Op::Write {
             command,
             session: Some(Session {
@@ -232,12 +180,19 @@ fn address(a: &Args, i: usize) -> Option<std::net::SocketAddr> {
     std::str::from_utf8(a.get(i)).ok()?.parse().ok()
 }
 
-/// RAFT.ADDLEARNER id host:port. The address is required: a learner nobody can reach would
-/// only hold up a promotion.
+/// RAFT.ADDLEARNER id host:port [client-host:port]. The peer address is required: a learner
+/// nobody can reach would only hold up a promotion. The client address, where the new member
+/// will serve clients, lets cluster-aware clients find it.
 pub(super) fn add_learner(a: &mut Args) -> Result<Op, Refusal> {
     let id = node_id(a, 0)?;
-    let addr = address(a, 1).ok_or_else(|| "ERR the address must be host:port".to_string())?;
-    Ok(Op::Admin(Admin::AddLearner(id, addr)))
+    let must = |what: &str| format!("ERR the {what} address must be host:port");
+    let addr = address(a, 1).ok_or_else(|| must("peer"))?;
+    let client = match a.len() {
+        2 => None,
+        3 => Some(address(a, 2).ok_or_else(|| must("client"))?),
+        _ => return Err(syntax()),
+    };
+    Ok(Op::Admin(Admin::AddLearner(id, addr, client)))
 }
 
 /// RAFT.PEER id host:port: overrides a node's address on this node only.

@@ -3,8 +3,10 @@
 
 mod args;
 mod connection;
+mod docs;
 mod hashes;
 mod keys;
+mod server;
 mod strings;
 mod table;
 
@@ -12,8 +14,11 @@ use raft_core::NodeId;
 
 use crate::machine::{Command, Query, Session};
 use crate::resp::{Protocol, Value};
+use crate::server::clients::Filter;
+use crate::server::info::Sections;
 pub(crate) use args::Args;
 use args::{arity, Refusal};
+pub(crate) use table::{COMMANDS, SUBCOMMANDS};
 
 /// What one request asks for.
 #[derive(Debug)]
@@ -31,12 +36,12 @@ pub(crate) enum Op {
     Now(Value),
     /// READONLY (true) / READWRITE (false).
     SetReadOnly(bool),
-    /// INFO: with the Raft section, or (for any section this server does not have) empty.
-    Info {
-        raft: bool,
-    },
-    /// CLIENT subcommands about this connection.
+    /// INFO (and RAFT.STATUS): the sections asked for.
+    Info(Sections),
+    /// CLIENT subcommands.
     Client(ClientOp),
+    /// Answered from the node's status and the server's own state.
+    Introspect(Introspect),
     /// HELLO: switch protocol (if given) and name the connection, and describe the server.
     Hello(Hello),
     /// RESET: the connection back to its first state.
@@ -65,8 +70,9 @@ impl Op {
             Op::Read(_) | Op::LocalRead(_) => "a read",
             Op::Now(_) => "a reply",
             Op::SetReadOnly(_) => "READONLY/READWRITE",
-            Op::Info { .. } => "INFO",
+            Op::Info(_) => "INFO",
             Op::Client(_) => "CLIENT",
+            Op::Introspect(_) => "a command about the server",
             Op::Hello(_) => "HELLO",
             Op::Reset => "RESET",
             Op::Multi => "MULTI",
@@ -92,13 +98,66 @@ pub(crate) enum ClientOp {
     Id,
     GetName,
     SetName(Vec<u8>),
+    /// CLIENT SETINFO LIB-NAME (`lib_name`) or LIB-VER.
+    SetInfo {
+        lib_name: bool,
+        value: Vec<u8>,
+    },
+    Info,
+    List(Filter),
+    /// `old`: the one-address form, answered OK or an error rather than a count.
+    Kill {
+        filter: Filter,
+        old: bool,
+    },
+}
+
+#[derive(Debug)]
+pub(crate) enum Introspect {
+    Role,
+    LastSave,
+    /// CONFIG GET with its patterns.
+    ConfigGet(Vec<Vec<u8>>),
+    /// CONFIG RESETSTAT.
+    ResetStat,
+    Cluster(ClusterOp),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ClusterOp {
+    Slots,
+    Shards,
+    Nodes,
+    Info,
+    MyId,
+}
+
+/// A request parsed: the operation, and the command it names (its index in the table) if
+/// it names one.
+#[derive(Debug)]
+pub(crate) struct Parsed {
+    pub(crate) op: Op,
+    pub(crate) command: Option<u16>,
+    /// Its subcommand's index in `SUBCOMMANDS`, for a container command (CLIENT, CONFIG, ...).
+    pub(crate) sub: Option<u8>,
+}
+
+impl Parsed {
+    /// Refused before it ran (an unknown command, wrong arguments): counted as rejected.
+    pub(crate) fn rejected(&self) -> bool {
+        matches!(
+            self.op,
+            Op::Rejected(_) | Op::ExecAbort(_) | Op::Now(Value::Error(_))
+        )
+    }
 }
 
 #[derive(Debug)]
 pub(crate) enum Admin {
     /// Override a node's address on this node only, until the membership next changes it.
     Peer(NodeId, std::net::SocketAddr),
-    AddLearner(NodeId, std::net::SocketAddr),
+    /// A learner's peer address, and where it will serve clients.
+    AddLearner(NodeId, std::net::SocketAddr, Option<std::net::SocketAddr>),
     Promote(NodeId),
     Remove(NodeId),
     Transfer(NodeId),
@@ -112,8 +171,22 @@ fn write(command: Command) -> Result<Op, Refusal> {
     })
 }
 
-/// The operation for `args` (the first is the command name), received at `now_ms`.
-pub(crate) fn parse(mut args: Vec<Vec<u8>>, now_ms: u64) -> Op {
+/// The request for `args` (the first is the command name), received at `now_ms`.
+pub(crate) fn parse(args: Vec<Vec<u8>>, now_ms: u64) -> Parsed {
+    let command = args.first().and_then(|name| table::index(name));
+    let sub = match (command, args.get(1)) {
+        (Some(c), Some(sub)) => table::subcommand(COMMANDS[usize::from(c)].name, sub),
+        _ => None,
+    };
+    Parsed {
+        op: parse_op(args, now_ms),
+        command,
+        sub,
+    }
+}
+
+/// The operation for `args`, received at `now_ms`.
+fn parse_op(mut args: Vec<Vec<u8>>, now_ms: u64) -> Op {
     if args.is_empty() {
         return Op::Rejected("ERR empty command".into());
     }

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use super::args::arity;
 use super::args::{Args, Refusal};
-use super::{connection as conn, hashes as h, keys as k, strings as s, Op};
+use super::{connection as conn, hashes as h, keys as k, server as srv, strings as s, Op};
 use crate::resp::Value;
 
 /// One command.
@@ -167,16 +167,42 @@ pub(crate) static COMMANDS: &[Spec] = &[
     c("reset", 1, NO_AUTH, NO_KEYS, C_F, conn::reset),
     c("readonly", 1, CONN, NO_KEYS, C_F, conn::readonly),
     c("readwrite", 1, CONN, NO_KEYS, C_F, conn::readonly),
-    c("client", -2, &[], NO_KEYS, SLOW, conn::client),
+    // The server and its connections.
+    c("client", -2, &[], NO_KEYS, SLOW, srv::client),
     c(
         "info",
         -1,
         &["loading", "stale"],
         NO_KEYS,
         &["@slow", "@dangerous"],
-        conn::info,
+        srv::info,
     ),
-    c("config", -2, &[], NO_KEYS, SLOW, conn::config),
+    c("config", -2, &[], NO_KEYS, SLOW, srv::config),
+    c("cluster", -2, &[], NO_KEYS, SLOW, srv::cluster),
+    c(
+        "time",
+        1,
+        &["loading", "stale", "fast"],
+        NO_KEYS,
+        &["@fast"],
+        srv::time,
+    ),
+    c(
+        "role",
+        1,
+        &["noscript", "loading", "stale", "fast"],
+        NO_KEYS,
+        &["@admin", "@fast", "@dangerous"],
+        srv::role,
+    ),
+    c(
+        "lastsave",
+        1,
+        &["loading", "stale", "fast"],
+        NO_KEYS,
+        &["@admin", "@fast", "@dangerous"],
+        srv::role,
+    ),
     c(
         "command",
         -1,
@@ -223,7 +249,7 @@ pub(crate) static COMMANDS: &[Spec] = &[
         &["loading", "stale"],
         NO_KEYS,
         SLOW,
-        conn::info,
+        srv::info,
     ),
     c(
         "raft.digest",
@@ -233,17 +259,68 @@ pub(crate) static COMMANDS: &[Spec] = &[
         SLOW,
         conn::digest,
     ),
-    c("raft.addlearner", 3, ADMIN, NO_KEYS, A, conn::add_learner),
+    c("raft.addlearner", -3, ADMIN, NO_KEYS, A, conn::add_learner),
     c("raft.peer", 3, ADMIN, NO_KEYS, A, conn::peer),
     c("raft.promote", 2, ADMIN, NO_KEYS, A, conn::membership),
     c("raft.remove", 2, ADMIN, NO_KEYS, A, conn::membership),
     c("raft.transfer", 2, ADMIN, NO_KEYS, A, conn::membership),
 ];
 
+/// The subcommands of container commands, as CLIENT LIST's `cmd=` names them.
+pub(crate) static SUBCOMMANDS: &[&str] = &[
+    "client|id",
+    "client|getname",
+    "client|setname",
+    "client|setinfo",
+    "client|info",
+    "client|list",
+    "client|kill",
+    "client|help",
+    "config|get",
+    "config|set",
+    "config|resetstat",
+    "config|rewrite",
+    "config|help",
+    "cluster|slots",
+    "cluster|shards",
+    "cluster|nodes",
+    "cluster|info",
+    "cluster|myid",
+    "cluster|keyslot",
+    "cluster|help",
+    "command|count",
+    "command|list",
+    "command|info",
+    "command|docs",
+    "command|help",
+];
+
+/// The index in [`SUBCOMMANDS`] of `command`'s subcommand `sub`, if it has that one.
+pub(crate) fn subcommand(command: &str, sub: &[u8]) -> Option<u8> {
+    SUBCOMMANDS
+        .iter()
+        .position(|full| {
+            full.split_once('|')
+                .is_some_and(|(c, s)| c == command && s.as_bytes().eq_ignore_ascii_case(sub))
+        })
+        .map(|i| i as u8)
+}
+
 /// The command named `name`, in any case.
 pub(crate) fn find(name: &[u8]) -> Option<&'static Spec> {
-    static BY_NAME: OnceLock<HashMap<&'static str, &'static Spec>> = OnceLock::new();
-    let by_name = BY_NAME.get_or_init(|| COMMANDS.iter().map(|s| (s.name, s)).collect());
+    index(name).map(|i| &COMMANDS[usize::from(i)])
+}
+
+/// The index in [`COMMANDS`] of the command named `name`, in any case.
+pub(crate) fn index(name: &[u8]) -> Option<u16> {
+    static BY_NAME: OnceLock<HashMap<&'static str, u16>> = OnceLock::new();
+    let by_name = BY_NAME.get_or_init(|| {
+        COMMANDS
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name, i as u16))
+            .collect()
+    });
     const NAME_MAX: usize = 32;
     if name.len() > NAME_MAX {
         return None;
@@ -260,16 +337,51 @@ fn command(a: &mut Args) -> Result<Op, Refusal> {
     let all = || COMMANDS.iter();
     let named =
         |a: &Args| -> Vec<Option<&'static Spec>> { (1..a.len()).map(|i| find(a.get(i))).collect() };
-    let reply = if a.len() == 0 {
-        Value::Array(Some(all().map(describe).collect()))
-    } else {
-        match a.lower(0).as_str() {
+    let reply =
+        if a.len() == 0 {
+            Value::Array(Some(all().map(describe).collect()))
+        } else {
+            match a.lower(0).as_str() {
             "count" if a.len() == 1 => Value::Integer(COMMANDS.len() as i64),
             "list" if a.len() == 1 => Value::Array(Some(all().map(|s| text(s.name)).collect())),
+            "list" if a.len() == 4 && a.is(1, "filterby") => {
+                let (by, value) = (a.lower(2), a.get(3).to_ascii_lowercase());
+                let keep = |s: &Spec| match by.as_str() {
+                    "aclcat" => s.categories.iter().any(|c| c.as_bytes()[1..] == value[..]),
+                    "pattern" => crate::machine::glob::matches(&value, s.name.as_bytes()),
+                    // No modules.
+                    _ => false,
+                };
+                if !["aclcat", "pattern", "module"].contains(&by.as_str()) {
+                    return Err(super::args::syntax());
+                }
+                Value::Array(Some(all().filter(|s| keep(s)).map(|s| text(s.name)).collect()))
+            }
+            "list" => return Err(super::args::syntax()),
+            "help" if a.len() == 1 => Value::Array(Some(
+                [
+                    "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                    "(no subcommand)",
+                    "    Return details about all commands.",
+                    "COUNT",
+                    "    Return the total number of commands in this server.",
+                    "LIST [FILTERBY (MODULE <module-name>|ACLCAT <category>|PATTERN <pattern>)]",
+                    "    Return a list of all commands in this server.",
+                    "INFO [<command-name> ...]",
+                    "    Return details about multiple commands.",
+                    "DOCS [<command-name> ...]",
+                    "    Return documentation details about multiple commands.",
+                    "HELP",
+                    "    Print this help.",
+                ]
+                .iter()
+                .map(|l| Value::Simple(l.to_string()))
+                .collect(),
+            )),
             "info" => Value::Array(Some(
                 named(a)
                     .into_iter()
-                    .map(|s| s.map_or(Value::Array(None), describe))
+                    .map(|s| s.map_or(Value::Null, describe))
                     .collect(),
             )),
             "docs" => {
@@ -280,7 +392,7 @@ fn command(a: &mut Args) -> Result<Op, Refusal> {
                 };
                 Value::Map(specs.into_iter().map(|s| (text(s.name), docs(s))).collect())
             }
-            sub @ ("count" | "list") => return Err(arity(&format!("command|{sub}"))),
+            sub @ ("count" | "help") => return Err(arity(&format!("command|{sub}"))),
             _ => {
                 return Err(format!(
                     "ERR unknown subcommand '{}'. Try COMMAND HELP.",
@@ -288,7 +400,7 @@ fn command(a: &mut Args) -> Result<Op, Refusal> {
                 ))
             }
         }
-    };
+        };
     Ok(Op::Now(reply))
 }
 
@@ -316,15 +428,7 @@ fn describe(s: &Spec) -> Value {
     ]))
 }
 
-/// One command as COMMAND DOCS describes it: its group, from its categories.
+/// One command as COMMAND DOCS describes it.
 fn docs(s: &Spec) -> Value {
-    let group = ["string", "hash", "keyspace", "connection", "transaction"]
-        .into_iter()
-        .find(|g| s.categories.iter().any(|c| c[1..] == **g))
-        .map_or("server", |g| match g {
-            "keyspace" => "generic",
-            "transaction" => "transactions",
-            g => g,
-        });
-    Value::Map(vec![(text("group"), text(group))])
+    super::docs::docs(s.name)
 }
