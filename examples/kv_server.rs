@@ -34,9 +34,11 @@ struct Args {
     /// Where clients connect (RESP, as to Redis).
     #[arg(long)]
     client_addr: SocketAddr,
-    /// Every node's client address, this one's included, in the form of --peers. A new
-    /// cluster's membership carries them, so any node can point cluster-aware clients (redis-py
-    /// `RedisCluster`, ioredis `Cluster`) at the leader. Give every node the same list.
+    /// Every node's client address, this one's included, in the form of --peers: where clients
+    /// reach each node (this node's may name a host where --client-addr binds 0.0.0.0, with
+    /// the same port). A new cluster's membership carries them, so any node can point
+    /// cluster-aware clients (redis-py `RedisCluster`, ioredis `Cluster`) at the leader. Give
+    /// every node the same list.
     #[arg(long, value_parser = parse_peers)]
     client_addrs: Option<HashMap<NodeId, SocketAddr>>,
     /// Where the node keeps its log, snapshots and term/vote (created if missing).
@@ -112,10 +114,15 @@ fn main() -> ExitCode {
         let mut peers: Vec<_> = args.peers.keys().collect();
         ids.sort_unstable();
         peers.sort_unstable();
-        if ids != peers || clients[&args.id] != args.client_addr {
+        let mine = clients.get(&args.id);
+        let bind = args.client_addr;
+        let matches = mine.is_some_and(|a| {
+            a.port() == bind.port() && (bind.ip().is_unspecified() || a.ip() == bind.ip())
+        });
+        if ids != peers || !matches {
             eprintln!(
-                "error: --client-addrs must list the ids of --peers, with {} for this node (--client-addr)",
-                args.client_addr
+                "error: --client-addrs must list the ids of --peers, with {bind} for this node \
+                 (--client-addr; any host if that binds 0.0.0.0, but the same port)"
             );
             return ExitCode::from(2);
         }

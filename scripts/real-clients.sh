@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bin=target/debug/examples/kv_server
-[ -x "$bin" ] || cargo build -q --example kv_server
+cargo build -q --example kv_server
 venv=target/client-checks/venv
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install -q --disable-pip-version-check -r scripts/clients/requirements.txt

@@ -139,6 +139,8 @@ pub fn start_node_with(
             .map_err(|e| format!("node {id}: {e}"))?,
     );
     let mut server_config = ServerConfig::new(addrs.client);
+    // DiskOptions::default() syncs every write before it is acknowledged.
+    server_config.durable = true;
     server_config.add_peer = Some(Arc::new(move |peer, addr| book.insert(peer, addr)));
     if let Some(n) = how.clients_max {
         server_config.clients_max = n;

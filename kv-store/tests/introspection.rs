@@ -372,3 +372,79 @@ fn cluster_commands_describe_one_shard_led_by_the_leader() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn a_killed_connection_closes_at_once_even_with_requests_waiting() {
+    let c = cluster(|_| {});
+    let leader = c.leader();
+    let addr = c.addr(leader);
+    let (mut x, mut y) = (Client::connect(addr), Client::connect(addr));
+    let idx = int(&x.call(&["CLIENT", "ID"]));
+    // The leader alone cannot commit: X's write waits, and X is closing after QUIT.
+    c.net.isolate(leader as u64 + 1, &[1, 2, 3]);
+    x.send(&["SET", "k", "v"]);
+    x.send(&["QUIT"]);
+    // Let the server take both before the kill.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !text(&y.call(&["CLIENT", "LIST", "ID", &idx.to_string()])).contains("cmd=quit ") {
+        assert!(Instant::now() < deadline, "QUIT never arrived");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(
+        y.call(&["CLIENT", "KILL", "ID", &idx.to_string()]),
+        Value::Integer(1)
+    );
+    // Closed at once: neither the write's answer nor QUIT's is ever written.
+    assert_eq!(x.reply(), None);
+}
+
+#[test]
+fn commandstats_count_as_redis_does() {
+    let c = cluster(|_| {});
+    let addr = c.addr(c.leader());
+    let mut cl = Client::connect(addr);
+    assert_eq!(cl.call(&["SET", "a", "1"]), ok());
+    // Refused by SET's own checks: a call that failed. A wrong number of arguments: rejected.
+    assert!(matches!(
+        cl.call(&["SET", "a", "1", "NX", "XX"]),
+        Value::Error(_)
+    ));
+    assert!(matches!(cl.call(&["SET", "a"]), Value::Error(_)));
+    assert!(matches!(cl.call(&["CLIENT", "ID"]), Value::Integer(_)));
+    // A protocol error right after a GET counts under no command.
+    let mut raw = Client::connect(addr);
+    std::io::Write::write_all(&mut raw.s, b"*2\r\n$3\r\nGET\r\n$1\r\na\r\n*1\r\n$x\r\n").unwrap();
+    assert_eq!(raw.reply(), Some(bulk("1")));
+    assert!(matches!(raw.reply(), Some(Value::Error(_))));
+    assert_eq!(raw.reply(), None);
+    let stats = text(&cl.call(&["INFO", "commandstats"]));
+    let set = field(&stats, "cmdstat_set").unwrap();
+    assert!(set.starts_with("calls=2,"), "{set}");
+    assert!(set.ends_with(",rejected_calls=1,failed_calls=1"), "{set}");
+    let get = field(&stats, "cmdstat_get").unwrap();
+    assert!(
+        get.starts_with("calls=1,") && get.ends_with("failed_calls=0"),
+        "{get}"
+    );
+    assert!(field(&stats, "cmdstat_client|id")
+        .unwrap()
+        .starts_with("calls=1,"));
+}
+
+#[test]
+fn client_list_by_id_follows_the_ids_given() {
+    let c = cluster(|_| {});
+    let addr = c.addr(c.leader());
+    let (mut a, mut b) = (Client::connect(addr), Client::connect(addr));
+    let (ida, idb) = (
+        int(&a.call(&["CLIENT", "ID"])),
+        int(&b.call(&["CLIENT", "ID"])),
+    );
+    let (ia, ib) = (ida.to_string(), idb.to_string());
+    let list = text(&a.call(&["CLIENT", "LIST", "ID", &ib, &ia, &ib, "999999"]));
+    let ids: Vec<&str> = list.lines().map(|l| l.split(' ').next().unwrap()).collect();
+    assert_eq!(
+        ids,
+        [format!("id={ib}"), format!("id={ia}"), format!("id={ib}")]
+    );
+}

@@ -46,7 +46,7 @@ class Cluster:
             self.procs[i + 1] = subprocess.Popen(
                 [server, "--id", str(i + 1), "--peers", peers, "--client-addrs", clients,
                  "--client-addr", f"127.0.0.1:{self.clients[i]}",
-                 "--data-dir", os.path.join(self.dir, f"n{i + 1}"), "--tick-ms", "5"],
+                 "--data-dir", os.path.join(self.dir, f"n{i + 1}"), "--tick-ms", "10"],
                 stdout=log, stderr=subprocess.STDOUT)
         self.leader(timeout=20)
 

@@ -200,10 +200,19 @@ impl Clients {
             .collect()
     }
 
-    /// CLIENT LIST: one line per connection, in id order.
+    /// CLIENT LIST: one line per connection, in id order; with ids, one per id given, in
+    /// their order (repeated if repeated), as Redis does.
     pub(super) fn list(&self, filter: &Filter, me: u64, now: Instant) -> String {
+        let found = match filter.ids.is_empty() {
+            true => self.matching(filter, me),
+            false => {
+                let all = self.all.lock();
+                let named = filter.ids.iter().filter_map(|id| all.get(id));
+                named.filter(|c| filter.matches(c, me)).cloned().collect()
+            }
+        };
         let mut out = String::new();
-        for c in self.matching(filter, me) {
+        for c in found {
             out.push_str(&c.line(now));
             out.push('\n');
         }

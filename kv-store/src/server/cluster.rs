@@ -88,10 +88,15 @@ impl Shard {
             .into_iter()
             .map(|id| {
                 let address = m.addresses.get(&id).map(|a| MemberAddress::parse(a));
-                let client = match (id == s.id, address.as_ref().and_then(|a| a.client)) {
-                    (true, Some(c)) if !c.ip().is_unspecified() => Some(c),
-                    (true, _) => Some(own_client),
-                    (false, c) => c,
+                // An unspecified address (0.0.0.0) names no host a client could reach: this
+                // node answers with the address it serves on, another member is left out.
+                let advertised = address
+                    .as_ref()
+                    .and_then(|a| a.client)
+                    .filter(|c| !c.ip().is_unspecified());
+                let client = match id == s.id {
+                    true => advertised.or(Some(own_client)),
+                    false => advertised,
                 };
                 let peer_port = address
                     .as_ref()

@@ -128,6 +128,8 @@ pub(super) struct Conn {
     held: Option<Parsed>,
     /// The request being started: what its slot counts under (see `Slot`).
     current: (Option<u16>, bool),
+    /// CLIENT KILL named this connection itself: it closes once that reply is written.
+    killed_itself: bool,
     /// Whole requests wait in `inbuf`, not started for lack of room.
     backlog: bool,
     /// Since when the unwritten replies have stood at `OUT_SOFT` or more.
@@ -157,6 +159,7 @@ impl Conn {
             waiting_kind: Kind::Other,
             held: None,
             current: (None, false),
+            killed_itself: false,
             backlog: false,
             stalled_since: None,
             readable: true,
@@ -178,9 +181,10 @@ impl Conn {
     }
 
     /// Closes the connection if CLIENT KILL asked for it (the one that asked closes once its
-    /// reply is written; any other at once, as on Redis). Whether it did.
+    /// reply is written; any other at once, whatever it was doing, as on Redis). Whether it
+    /// did.
     pub(super) fn kill_if_asked(&mut self) -> bool {
-        let kill = self.session.client.killed() && !self.closing && !self.dead;
+        let kill = self.session.client.killed() && !self.dead && !self.killed_itself;
         if kill {
             self.dead = true;
         }
@@ -219,6 +223,10 @@ impl Conn {
         batch: &mut Batch,
         cx: &Context,
     ) {
+        if self.dead {
+            // Killed (or gone): nothing more is started.
+            return;
+        }
         self.start_parsed(key, batch, cx);
         let mut read = 0;
         while self.readable && self.has_room() && read < READ_BURST && !self.dead {
@@ -249,21 +257,21 @@ impl Conn {
     fn start_parsed(&mut self, key: usize, batch: &mut Batch, cx: &Context) {
         let mut used = 0;
         while self.has_room() || self.held.is_some() {
-            let parsed = match self.held.take() {
+            // A reply pushed while parsing (a protocol error) counts under no command.
+            self.current = (None, false);
+            let Parsed { op, command, sub } = match self.held.take() {
                 Some(p) => p,
                 None => match self.parse_one(&mut used, batch, cx) {
                     Some(p) => p,
                     None => break,
                 },
             };
-            self.current = (parsed.command, parsed.rejected());
-            let held = self.start(key, parsed.op, batch, cx);
-            if let Some(op) = held {
-                self.held = Some(Parsed {
-                    op,
-                    command: self.current.0,
-                    sub: None,
-                });
+            self.current = (
+                command.map(|c| stats::index(c, sub)),
+                op.refused_before_running(),
+            );
+            if let Some(op) = self.start(key, op, batch, cx) {
+                self.held = Some(Parsed { op, command, sub });
                 break;
             }
         }
@@ -349,7 +357,7 @@ impl Conn {
             Op::Write { .. } => Kind::Write,
             Op::Read(_) | Op::LocalRead(_) | Op::Watch(_) => Kind::Read,
             Op::Info(_) | Op::Admin(_) | Op::Unwatch => Kind::Other,
-            Op::Introspect(Introspect::Cluster(_)) if !introspect::leader_known(cx) => Kind::Other,
+            Op::Introspect(Introspect::Cluster(_)) if !cx.leader_known() => Kind::Other,
             Op::Discard if self.session.multi.is_some() => Kind::Other,
             Op::Exec if self.session.multi.is_some() => Kind::Transaction,
             _ => {
@@ -421,6 +429,10 @@ impl Conn {
                 self.push_waiting(key, kind, batch, cx.now + CLUSTER_HOLD);
                 self.set_purpose(Purpose::Cluster(op));
             }
+            Op::Info(sections) if !sections.has("keyspace") => {
+                let v = info::render(sections, cx, KeyspaceFigures::default());
+                self.push_done(batch, v);
+            }
             Op::Info(sections) => {
                 let tag = self.push_waiting(key, kind, batch, deadline);
                 self.set_purpose(Purpose::Info(sections));
@@ -455,7 +467,10 @@ impl Conn {
             Op::Client(c) => {
                 let v = self.session.client(c, &cx.shared.registry, cx.now);
                 // A connection that killed itself closes once this reply is written.
-                self.closing |= self.session.client.killed();
+                if self.session.client.killed() {
+                    self.killed_itself = true;
+                    self.closing = true;
+                }
                 v
             }
             Op::Introspect(i) => introspect::answer(i, cx),
@@ -617,7 +632,7 @@ impl Conn {
             .filter(|s| matches!(s.answer, Answer::Waiting { .. }))
             .map(|s| s.seq & SEQ_MASK)
             .collect();
-        let released = !held.is_empty() && introspect::leader_known(cx);
+        let released = !held.is_empty() && cx.leader_known();
         if released {
             for seq in held {
                 self.settle(seq, Done::Value(Value::Null), &mut Batch::default(), cx);
@@ -647,6 +662,8 @@ impl Conn {
     pub(super) fn flush(&mut self, cx: &Context) {
         let (now, output_bytes_max) = (cx.now, cx.config.output_bytes_max);
         let stats = cx.stats();
+        // The time replies are counted as given (the turn's `now` is earlier than some starts).
+        let answered = Instant::now();
         if self.written > 0 {
             // What went out already is dropped before more is added, so the buffer holds only
             // what is still to be written.
@@ -679,7 +696,7 @@ impl Conn {
                     (false, true) => Outcome::Failed,
                     (false, false) => Outcome::Ran,
                 };
-                stats.count(c, outcome, now.saturating_duration_since(started));
+                stats.count(c, outcome, answered.saturating_duration_since(started));
             }
             resp::encode_for(&v, proto, &mut self.out);
         }

@@ -62,12 +62,29 @@ pub(super) struct Context {
     pub(super) shared: Arc<Shared>,
     /// This loop's index among the server's loops (its counters).
     index: usize,
+    /// Whether a leader was known at the turn that began at the instant noted.
+    leader: std::cell::Cell<Option<(Instant, bool)>>,
 }
 
 impl Context {
     /// This loop's counters.
     pub(super) fn stats(&self) -> &LoopStats {
         self.shared.stats.of_loop(self.index)
+    }
+
+    /// Whether this node knows a leader, asked of the node at most once per turn.
+    pub(super) fn leader_known(&self) -> bool {
+        if let Some((at, known)) = self.leader.get() {
+            if at == self.now {
+                return known;
+            }
+        }
+        let known = self
+            .node
+            .status()
+            .is_ok_and(|s| s.role == raft_core::Role::Leader || s.leader.is_some());
+        self.leader.set(Some((self.now, known)));
+        known
     }
 
     /// Runs a membership change on a helper thread, whose answer comes back tagged `tag`; the
@@ -132,6 +149,7 @@ impl EventLoop {
                 mailbox,
                 shared,
                 index,
+                leader: std::cell::Cell::new(None),
             },
             listener: None,
             conns: Slab::new(),

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use raft_core::Role;
+use raft_core::{ProgressState, Role};
 use raft_runtime::Status;
 
 use super::cluster::Shard;
@@ -54,7 +54,7 @@ impl Sections {
         Sections(bits)
     }
 
-    fn has(self, name: &str) -> bool {
+    pub(crate) fn has(self, name: &str) -> bool {
         NAMES.iter().any(|(s, b)| *s == name && self.0 & b != 0)
     }
 }
@@ -213,7 +213,7 @@ fn persistence(l: &mut Lines, s: Option<&Status>, cx: &Context) {
         push(l, "rdb_last_snapshot_index", snap);
         push(l, "rdb_last_snapshot_bytes", s.snapshot_bytes);
     }
-    push(l, "aof_enabled", 1);
+    push(l, "aof_enabled", u8::from(cx.config.durable));
     push(l, "aof_rewrite_in_progress", 0);
     push(
         l,
@@ -260,16 +260,20 @@ fn replication(l: &mut Lines, s: Option<&Status>, cx: &Context) {
             .collect();
         push(l, "connected_slaves", replicas.len());
         for (i, (id, addr)) in replicas.iter().enumerate() {
-            let offset = s
-                .peers
-                .iter()
-                .find(|(p, _)| p == id)
-                .map_or(0, |(_, p)| p.match_index);
+            let progress = s.peers.iter().find(|(p, _)| p == id).map(|(_, p)| p);
+            let offset = progress.map_or(0, |p| p.match_index);
+            // What the leader knows of the replica: streaming the log, sending it a snapshot,
+            // or still finding where their logs match (its link's health is not tracked).
+            let state = match progress.map(|p| p.state) {
+                Some(ProgressState::Replicate) => "online",
+                Some(ProgressState::Snapshot) => "send_bulk",
+                _ => "wait_bgsave",
+            };
             push(
                 l,
                 &format!("slave{i}"),
                 format!(
-                    "ip={},port={},state=online,offset={offset},lag=0",
+                    "ip={},port={},state={state},offset={offset}",
                     addr.ip(),
                     addr.port()
                 ),

@@ -2,7 +2,7 @@
 //! LASTSAVE, CONFIG GET and RESETSTAT, and the CLUSTER subcommands.
 
 use raft_core::Role;
-use raft_runtime::{Error, Status};
+use raft_runtime::Status;
 
 use super::cluster::{node_name, Shard};
 use super::commands::{ClusterOp, Introspect};
@@ -46,9 +46,10 @@ fn parameter(name: &str, cx: &Context) -> String {
         // Idle clients are never disconnected.
         "timeout" => "0".into(),
         "databases" => "1".into(),
-        // Every write is in the log, synced to disk on a majority before it is acknowledged.
-        "appendonly" => "yes".into(),
-        "appendfsync" => "always".into(),
+        // With durable storage, every write is in the log, synced to disk on a majority
+        // before it is acknowledged.
+        "appendonly" => if c.durable { "yes" } else { "no" }.into(),
+        "appendfsync" => if c.durable { "always" } else { "no" }.into(),
         "save" => String::new(),
         "proto-max-bulk-len" => c.limits.bulk_bytes_max.to_string(),
         "client-query-buffer-limit" => c.request_bytes_max.to_string(),
@@ -104,24 +105,16 @@ pub(super) fn answer(op: Introspect, cx: &Context) -> Value {
                 ClusterOp::Shards => shard.shards(),
                 ClusterOp::Nodes => shard.nodes(),
                 ClusterOp::Info => shard.info(),
-                ClusterOp::MyId => bulk(&node_name(s.id)),
+                ClusterOp::MyId => bulk(&node_name(cx.node.id())),
             }
         }),
     }
 }
 
-/// Whether this node knows a leader that clients can reach (its client address known).
-pub(super) fn leader_known(cx: &Context) -> bool {
-    cx.node.status().is_ok_and(|s| {
-        let shard = Shard::new(&s, cx.shared.addr);
-        shard.leader.is_some_and(|l| l == shard.master)
-    })
-}
-
 fn with_status(cx: &Context, f: impl FnOnce(&Status) -> Value) -> Value {
     match cx.node.status() {
         Ok(s) => f(&s),
-        Err(_) => from_error(Error::Shutdown),
+        Err(e) => from_error(e),
     }
 }
 

@@ -59,6 +59,10 @@ pub struct ServerConfig {
     /// How long a client may leave 256 KiB or more of replies unread (its further requests
     /// waiting in its socket meanwhile) before it is disconnected.
     pub output_stall_max: Duration,
+    /// The node's storage syncs every write to disk before acknowledging it (disk storage with
+    /// `SyncPolicy::Always`): what INFO and CONFIG GET then report as `appendonly yes`,
+    /// `appendfsync always`. Off by default, since the server cannot see the storage.
+    pub durable: bool,
 }
 
 impl ServerConfig {
@@ -74,6 +78,7 @@ impl ServerConfig {
             io_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             output_bytes_max: 64 << 20,
             output_stall_max: Duration::from_secs(60),
+            durable: false,
         }
     }
 }

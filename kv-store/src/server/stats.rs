@@ -7,7 +7,30 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::commands::COMMANDS;
+use super::commands::{COMMANDS, SUBCOMMANDS};
+
+/// Where command `command` (its index in the table), or its subcommand `sub` (its index in
+/// `SUBCOMMANDS`), is counted: Redis counts a container's subcommands apart
+/// (`cmdstat_client|list`).
+pub(super) fn index(command: u16, sub: Option<u8>) -> u16 {
+    match sub {
+        Some(s) => (COMMANDS.len() + usize::from(s)) as u16,
+        None => command,
+    }
+}
+
+/// The name counted under `index`.
+fn name(index: usize) -> &'static str {
+    match COMMANDS.get(index) {
+        Some(spec) => spec.name,
+        None => SUBCOMMANDS[index - COMMANDS.len()],
+    }
+}
+
+/// How many names are counted.
+fn counted() -> usize {
+    COMMANDS.len() + SUBCOMMANDS.len()
+}
 
 /// One command's counters.
 #[derive(Default)]
@@ -42,7 +65,7 @@ pub(super) enum Outcome {
 impl LoopStats {
     fn new() -> LoopStats {
         LoopStats {
-            commands: COMMANDS.iter().map(|_| Counters::default()).collect(),
+            commands: (0..counted()).map(|_| Counters::default()).collect(),
             connections: AtomicU64::new(0),
             rejected_connections: AtomicU64::new(0),
             net_in: AtomicU64::new(0),
@@ -51,7 +74,8 @@ impl LoopStats {
         }
     }
 
-    /// Counts one reply to command `command` (its index in the table), started `took` ago.
+    /// Counts one reply to the command counted under `command` (see [`index`]), started `took`
+    /// ago.
     pub(super) fn count(&self, command: u16, outcome: Outcome, took: Duration) {
         let c = &self.commands[usize::from(command)];
         match outcome {
@@ -161,10 +185,8 @@ impl Stats {
 
     /// Every command called or refused at least once since the start (or the last reset).
     pub(super) fn commands(&self) -> Vec<CommandTotals> {
-        COMMANDS
-            .iter()
-            .enumerate()
-            .map(|(i, spec)| {
+        (0..counted())
+            .map(|i| {
                 let sum = |f: fn(&Counters) -> &AtomicU64| -> u64 {
                     self.loops
                         .iter()
@@ -172,7 +194,7 @@ impl Stats {
                         .sum()
                 };
                 CommandTotals {
-                    name: spec.name,
+                    name: name(i),
                     calls: sum(|c| &c.calls),
                     usec: sum(|c| &c.usec),
                     rejected: sum(|c| &c.rejected),

@@ -49,13 +49,16 @@ fn build(
 ) -> Cluster {
     let net = MemNetwork::new();
     let ids = vec![1, 2, 3];
-    let listen: Vec<SocketAddr> = ids
-        .iter()
-        .map(|_| match advertise {
+    let mut listen: Vec<SocketAddr> = Vec::new();
+    while listen.len() < ids.len() {
+        let addr = match advertise {
             true => free_port(),
             false => "127.0.0.1:0".parse().unwrap(),
-        })
-        .collect();
+        };
+        if !advertise || !listen.contains(&addr) {
+            listen.push(addr);
+        }
+    }
     let nodes: Vec<Arc<Node<KvStore>>> = ids
         .iter()
         .map(|&id| {

@@ -142,13 +142,11 @@ pub(crate) struct Parsed {
     pub(crate) sub: Option<u8>,
 }
 
-impl Parsed {
-    /// Refused before it ran (an unknown command, wrong arguments): counted as rejected.
-    pub(crate) fn rejected(&self) -> bool {
-        matches!(
-            self.op,
-            Op::Rejected(_) | Op::ExecAbort(_) | Op::Now(Value::Error(_))
-        )
+impl Op {
+    /// Refused before it ran (an unknown command, a wrong number of arguments), which Redis
+    /// counts as a rejected call; an error from the command's own checks is a failed one.
+    pub(crate) fn refused_before_running(&self) -> bool {
+        matches!(self, Op::Rejected(_) | Op::ExecAbort(_))
     }
 }
 

@@ -142,8 +142,8 @@ fn kill(a: &Args) -> Result<ClientOp, Refusal> {
             old: true,
         });
     }
-    if a.len() < 3 {
-        return Err(syntax());
+    if a.len() == 1 {
+        return Err(arity("client|kill"));
     }
     let mut f = Filter {
         skip_me: true,
