@@ -42,6 +42,13 @@ pub enum Value {
     Push(Vec<Value>),
 }
 
+impl Value {
+    /// A bulk string holding `s`.
+    pub fn text(s: &str) -> Value {
+        Value::Bulk(Some(s.as_bytes().to_vec()))
+    }
+}
+
 /// The protocol version a connection speaks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Protocol {

@@ -58,7 +58,7 @@ pub(super) struct Member {
     /// The port peers reach it on (the "bus port" of CLUSTER NODES), if its address has one.
     peer_port: Option<u16>,
     /// How far its log is known to match the leader's (its own applied index, for this node).
-    offset: u64,
+    pub(super) offset: u64,
 }
 
 /// The shard, from one node's status.
@@ -144,9 +144,9 @@ impl Shard {
         let mut range = vec![Value::Integer(0), Value::Integer(i64::from(SLOTS - 1))];
         for (m, addr) in self.reachable() {
             range.push(Value::Array(Some(vec![
-                bulk(&addr.ip().to_string()),
+                Value::text(&addr.ip().to_string()),
                 Value::Integer(addr.port().into()),
-                bulk(&node_name(m.id)),
+                Value::text(&node_name(m.id)),
                 Value::Map(Vec::new()),
             ])));
         }
@@ -160,28 +160,28 @@ impl Shard {
             .map(|(m, addr)| {
                 let ip = addr.ip().to_string();
                 Value::Map(vec![
-                    (bulk("id"), bulk(&node_name(m.id))),
-                    (bulk("port"), Value::Integer(addr.port().into())),
-                    (bulk("ip"), bulk(&ip)),
-                    (bulk("endpoint"), bulk(&ip)),
-                    (bulk("role"), bulk(self.role_of(m.id))),
+                    (Value::text("id"), Value::text(&node_name(m.id))),
+                    (Value::text("port"), Value::Integer(addr.port().into())),
+                    (Value::text("ip"), Value::text(&ip)),
+                    (Value::text("endpoint"), Value::text(&ip)),
+                    (Value::text("role"), Value::text(self.role_of(m.id))),
                     (
-                        bulk("replication-offset"),
+                        Value::text("replication-offset"),
                         Value::Integer(m.offset.min(i64::MAX as u64) as i64),
                     ),
-                    (bulk("health"), bulk("online")),
+                    (Value::text("health"), Value::text("online")),
                 ])
             })
             .collect();
         Value::Array(Some(vec![Value::Map(vec![
             (
-                bulk("slots"),
+                Value::text("slots"),
                 Value::Array(Some(vec![
                     Value::Integer(0),
                     Value::Integer(i64::from(SLOTS - 1)),
                 ])),
             ),
-            (bulk("nodes"), Value::Array(Some(nodes))),
+            (Value::text("nodes"), Value::Array(Some(nodes))),
         ])]))
     }
 
@@ -234,10 +234,6 @@ impl Shard {
         );
         Value::Verbatim("txt".into(), text.into_bytes())
     }
-}
-
-fn bulk(s: &str) -> Value {
-    Value::Bulk(Some(s.as_bytes().to_vec()))
 }
 
 #[cfg(test)]

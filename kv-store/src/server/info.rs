@@ -256,12 +256,12 @@ fn replication(l: &mut Lines, s: Option<&Status>, cx: &Context) {
             .members
             .iter()
             .filter(|m| m.id != s.id)
-            .filter_map(|m| Some((m.id, m.client?)))
+            .filter_map(|m| Some((m, m.client?)))
             .collect();
         push(l, "connected_slaves", replicas.len());
-        for (i, (id, addr)) in replicas.iter().enumerate() {
-            let progress = s.peers.iter().find(|(p, _)| p == id).map(|(_, p)| p);
-            let offset = progress.map_or(0, |p| p.match_index);
+        for (i, (m, addr)) in replicas.iter().enumerate() {
+            let progress = s.peers.iter().find(|(p, _)| *p == m.id).map(|(_, p)| p);
+            let offset = m.offset;
             // What the leader knows of the replica: streaming the log, sending it a snapshot,
             // or still finding where their logs match (its link's health is not tracked).
             let state = match progress.map(|p| p.state) {

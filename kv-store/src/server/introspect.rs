@@ -81,7 +81,7 @@ pub(super) fn answer(op: Introspect, cx: &Context) -> Value {
                         .any(|p| glob::matches(&p.to_ascii_lowercase(), name.as_bytes()));
                 if matched {
                     let shown = given.map_or(name.as_bytes().to_vec(), |g| g.clone());
-                    pairs.push((Value::Bulk(Some(shown)), bulk(&parameter(name, cx))));
+                    pairs.push((Value::Bulk(Some(shown)), Value::text(&parameter(name, cx))));
                 }
             }
             Value::Map(pairs)
@@ -105,7 +105,7 @@ pub(super) fn answer(op: Introspect, cx: &Context) -> Value {
                 ClusterOp::Shards => shard.shards(),
                 ClusterOp::Nodes => shard.nodes(),
                 ClusterOp::Info => shard.info(),
-                ClusterOp::MyId => bulk(&node_name(cx.node.id())),
+                ClusterOp::MyId => Value::text(&node_name(cx.node.id())),
             }
         }),
     }
@@ -130,20 +130,15 @@ fn role(s: &Status, cx: &Context) -> Value {
             .filter(|m| m.id != s.id)
             .filter_map(|m| {
                 let c = m.client?;
-                let offset = s
-                    .peers
-                    .iter()
-                    .find(|(p, _)| *p == m.id)
-                    .map_or(0, |(_, p)| p.match_index);
                 Some(Value::Array(Some(vec![
-                    bulk(&c.ip().to_string()),
-                    bulk(&c.port().to_string()),
-                    bulk(&offset.to_string()),
+                    Value::text(&c.ip().to_string()),
+                    Value::text(&c.port().to_string()),
+                    Value::text(&m.offset.to_string()),
                 ])))
             })
             .collect();
         return Value::Array(Some(vec![
-            bulk("master"),
+            Value::text("master"),
             int(s.commit_index),
             Value::Array(Some(replicas)),
         ]));
@@ -157,14 +152,10 @@ fn role(s: &Status, cx: &Context) -> Value {
         None => (String::new(), -1, "connect"),
     };
     Value::Array(Some(vec![
-        bulk("slave"),
-        bulk(&host),
+        Value::text("slave"),
+        Value::text(&host),
         Value::Integer(port),
-        bulk(state),
+        Value::text(state),
         int(s.applied_index),
     ]))
-}
-
-fn bulk(s: &str) -> Value {
-    Value::Bulk(Some(s.as_bytes().to_vec()))
 }

@@ -94,7 +94,7 @@ impl Session {
             self.client.set_names(|n| n.name = name);
         }
         let leader = node.status().is_ok_and(|s| s.role == Role::Leader);
-        let text = |s: &str| Value::Bulk(Some(s.as_bytes().to_vec()));
+        let text = Value::text;
         Value::Map(vec![
             (text("server"), text("kv-store")),
             (text("version"), text(REDIS_VERSION)),

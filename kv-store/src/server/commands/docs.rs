@@ -87,10 +87,6 @@ const OURS: &[(&str, &str, &str, &[Argument])] = &[
     ),
 ];
 
-fn bulk(s: &str) -> Value {
-    Value::Bulk(Some(s.as_bytes().to_vec()))
-}
-
 fn redis_docs() -> &'static HashMap<Vec<u8>, Value> {
     static DOCS: OnceLock<HashMap<Vec<u8>, Value>> = OnceLock::new();
     DOCS.get_or_init(|| {
@@ -122,13 +118,18 @@ pub(super) fn docs(name: &str) -> Value {
         .map_or(("server", "", &[][..]), |(_, g, s, a)| (*g, *s, *a));
     let args = args
         .iter()
-        .map(|(n, t)| Value::Map(vec![(bulk("name"), bulk(n)), (bulk("type"), bulk(t))]))
+        .map(|(n, t)| {
+            Value::Map(vec![
+                (Value::text("name"), Value::text(n)),
+                (Value::text("type"), Value::text(t)),
+            ])
+        })
         .collect();
     Value::Map(vec![
-        (bulk("summary"), bulk(summary)),
-        (bulk("since"), bulk("1.0.0")),
-        (bulk("group"), bulk(group)),
-        (bulk("arguments"), Value::Array(Some(args))),
+        (Value::text("summary"), Value::text(summary)),
+        (Value::text("since"), Value::text("1.0.0")),
+        (Value::text("group"), Value::text(group)),
+        (Value::text("arguments"), Value::Array(Some(args))),
     ])
 }
 
@@ -159,14 +160,13 @@ mod tests {
             let Value::Map(d) = docs(command) else {
                 panic!("a map")
             };
-            let subs = d.iter().find(|(k, _)| *k == bulk("subcommands"));
-            let documented =
-                matches!(subs, Some((_, Value::Map(s))) if s.iter().any(|(k, _)| *k == bulk(full)));
+            let subs = d.iter().find(|(k, _)| *k == Value::text("subcommands"));
+            let documented = matches!(subs, Some((_, Value::Map(s))) if s.iter().any(|(k, _)| *k == Value::text(full)));
             assert!(documented || *full == "client|setinfo", "{full}");
         }
         let Value::Map(set) = docs("set") else {
             panic!("a map")
         };
-        assert!(set.iter().any(|(k, _)| *k == bulk("arguments")));
+        assert!(set.iter().any(|(k, _)| *k == Value::text("arguments")));
     }
 }

@@ -337,13 +337,14 @@ fn command(a: &mut Args) -> Result<Op, Refusal> {
     let all = || COMMANDS.iter();
     let named =
         |a: &Args| -> Vec<Option<&'static Spec>> { (1..a.len()).map(|i| find(a.get(i))).collect() };
-    let reply =
-        if a.len() == 0 {
-            Value::Array(Some(all().map(describe).collect()))
-        } else {
-            match a.lower(0).as_str() {
+    let reply = if a.len() == 0 {
+        Value::Array(Some(all().map(describe).collect()))
+    } else {
+        match a.lower(0).as_str() {
             "count" if a.len() == 1 => Value::Integer(COMMANDS.len() as i64),
-            "list" if a.len() == 1 => Value::Array(Some(all().map(|s| text(s.name)).collect())),
+            "list" if a.len() == 1 => {
+                Value::Array(Some(all().map(|s| Value::text(s.name)).collect()))
+            }
             "list" if a.len() == 4 && a.is(1, "filterby") => {
                 let (by, value) = (a.lower(2), a.get(3).to_ascii_lowercase());
                 let keep = |s: &Spec| match by.as_str() {
@@ -355,7 +356,12 @@ fn command(a: &mut Args) -> Result<Op, Refusal> {
                 if !["aclcat", "pattern", "module"].contains(&by.as_str()) {
                     return Err(super::args::syntax());
                 }
-                Value::Array(Some(all().filter(|s| keep(s)).map(|s| text(s.name)).collect()))
+                Value::Array(Some(
+                    all()
+                        .filter(|s| keep(s))
+                        .map(|s| Value::text(s.name))
+                        .collect(),
+                ))
             }
             "list" => return Err(super::args::syntax()),
             "help" if a.len() == 1 => Value::Array(Some(
@@ -390,7 +396,12 @@ fn command(a: &mut Args) -> Result<Op, Refusal> {
                 } else {
                     named(a).into_iter().flatten().collect()
                 };
-                Value::Map(specs.into_iter().map(|s| (text(s.name), docs(s))).collect())
+                Value::Map(
+                    specs
+                        .into_iter()
+                        .map(|s| (Value::text(s.name), docs(s)))
+                        .collect(),
+                )
             }
             sub @ ("count" | "help") => return Err(arity(&format!("command|{sub}"))),
             _ => {
@@ -400,12 +411,8 @@ fn command(a: &mut Args) -> Result<Op, Refusal> {
                 ))
             }
         }
-        };
+    };
     Ok(Op::Now(reply))
-}
-
-fn text(s: &str) -> Value {
-    Value::Bulk(Some(s.as_bytes().to_vec()))
 }
 
 fn words(list: &[&str]) -> Value {
@@ -415,7 +422,7 @@ fn words(list: &[&str]) -> Value {
 /// One command as COMMAND INFO describes it.
 fn describe(s: &Spec) -> Value {
     Value::Array(Some(vec![
-        text(s.name),
+        Value::text(s.name),
         Value::Integer(s.arity.into()),
         words(s.flags),
         Value::Integer(s.keys.0.into()),
