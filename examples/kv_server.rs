@@ -50,8 +50,19 @@ struct Args {
     /// Length of one tick in milliseconds (elections after 10-20 ticks of silence).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=1000))]
     tick_ms: u64,
-    /// Take a snapshot every this many applied entries.
-    #[arg(long, default_value_t = 10_000)]
+    /// Snapshot once the log since the last snapshot reaches this percentage of its size (as
+    /// Redis's auto-aof-rewrite-percentage)...
+    #[arg(long, default_value_t = 100)]
+    snapshot_log_percent: u64,
+    /// ... but not before this many MiB of log...
+    #[arg(long, default_value_t = 64)]
+    snapshot_log_min_mib: u64,
+    /// ... and always at this many MiB of log (0: no ceiling), which bounds the log held in
+    /// memory.
+    #[arg(long, default_value_t = 512)]
+    snapshot_log_max_mib: u64,
+    /// Also snapshot every this many applied entries (0: never).
+    #[arg(long, default_value_t = 0)]
     snapshot_every: u64,
     /// Join an existing cluster instead of forming one: start as a non-member and wait to be
     /// added (`RAFT.ADDLEARNER <id> <host:port>` on any node; the address reaches every member
@@ -135,7 +146,12 @@ fn main() -> ExitCode {
     let tuning = Tuning {
         cluster_id: args.cluster_id,
         tick: Duration::from_millis(args.tick_ms),
-        snapshot_every_entries: args.snapshot_every,
+        snapshot: raft_runtime::SnapshotPolicy {
+            log_percent: args.snapshot_log_percent,
+            log_bytes_min: args.snapshot_log_min_mib.saturating_mul(1 << 20),
+            log_bytes_max: args.snapshot_log_max_mib.saturating_mul(1 << 20),
+            every_entries: args.snapshot_every,
+        },
     };
     let how = Joining {
         join: args.join,

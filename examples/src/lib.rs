@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use kv_store::{KvStore, MemberAddress, Server, ServerConfig};
 use raft_core::NodeId;
-use raft_runtime::{DiskOptions, DiskStorage, Node, NodeConfig};
+use raft_runtime::{DiskOptions, DiskStorage, Node, NodeConfig, SnapshotPolicy};
 use transport_tcp::{TcpConfig, TcpTransport};
 
 /// Where a node listens.
@@ -64,8 +64,8 @@ pub struct Tuning {
     pub cluster_id: u64,
     /// Wall-clock length of one tick.
     pub tick: Duration,
-    /// Take a snapshot after this many entries applied since the last one (0: never).
-    pub snapshot_every_entries: u64,
+    /// When to snapshot.
+    pub snapshot: SnapshotPolicy,
 }
 
 impl Default for Tuning {
@@ -73,7 +73,7 @@ impl Default for Tuning {
         Tuning {
             cluster_id: 1,
             tick: Duration::from_millis(10),
-            snapshot_every_entries: 10_000,
+            snapshot: SnapshotPolicy::default(),
         }
     }
 }
@@ -121,7 +121,7 @@ pub fn start_node_with(
         .map_err(|e| format!("node {id}: {e}"))?;
     let mut cfg = NodeConfig::new(id, voters);
     cfg.tick_interval = tuning.tick;
-    cfg.snapshot_every_entries = tuning.snapshot_every_entries;
+    cfg.snapshot = tuning.snapshot.clone();
     // A new cluster's first membership entry carries every voter's address; from then on the
     // log does (members added later included), and these flags only seed the transport.
     if !how.join {

@@ -59,7 +59,7 @@ impl InProcess {
         };
         let mut cfg = NodeConfig::new(id, voters);
         cfg.tick_interval = Duration::from_millis(5);
-        cfg.snapshot_every_entries = 200;
+        cfg.snapshot = raft_runtime::SnapshotPolicy::every_entries(200);
         cfg.raft.compaction_tail_entries = 20;
         let storage =
             DiskStorage::open(self.dir.path().join(id.to_string()), DiskOptions::default())

@@ -205,9 +205,9 @@ fn a_snapshot_restores_the_state_and_sessions_and_refuses_damage() {
             },
         ],
     );
-    let snap = s.snapshot();
+    let snap = image(&s);
     let mut t = KvStore::new();
-    t.restore(&snap).unwrap();
+    t.restore(&mut &snap[..]).unwrap();
     assert_eq!(t.digest(), s.digest());
     // The session came along: the retry is still recognised.
     let retry = Write {
@@ -216,18 +216,91 @@ fn a_snapshot_restores_the_state_and_sessions_and_refuses_damage() {
         command: Command::incr_by("n", 4),
     };
     assert_eq!(t.write(4, retry), Reply::Int(4));
-    let mut damaged = snap.clone();
-    let last = damaged.len() - 1;
-    damaged[last] ^= 1;
-    assert!(KvStore::new().restore(&damaged).is_err());
-    assert!(KvStore::new().restore(&[1, 2]).is_err());
-    // Another format version, with a valid checksum, is refused by name, not misread.
-    let mut other = snap[4..].to_vec();
-    other[0] = kv_store::machine::SNAPSHOT_VERSION + 1;
-    let mut other_version = crc32fast::hash(&other).to_le_bytes().to_vec();
-    other_version.extend_from_slice(&other);
-    let e = KvStore::new().restore(&other_version).unwrap_err();
+    // Damage anywhere is caught by a frame's checksum or framing, and a stream cut short
+    // anywhere is refused, never taken for a smaller state.
+    for at in 0..snap.len() {
+        let mut damaged = snap.clone();
+        damaged[at] ^= 0x40;
+        assert!(
+            restore(&damaged).is_err(),
+            "damage at byte {at} went unseen"
+        );
+        assert!(
+            restore(&snap[..at]).is_err(),
+            "cut at byte {at} went unseen"
+        );
+    }
+    // Another format version is refused by name, not misread.
+    let mut other_version = snap.clone();
+    other_version[0] = kv_store::machine::SNAPSHOT_VERSION + 1;
+    let e = restore(&other_version).unwrap_err();
     assert!(e.contains("version"), "{e}");
+}
+
+/// The serialized snapshot of `s`, as the runtime's snapshot thread writes it.
+fn image(s: &KvStore) -> Vec<u8> {
+    use raft_runtime::{SnapshotImage, StateMachine};
+    let mut out = Vec::new();
+    StateMachine::snapshot(s).write_to(&mut out).unwrap();
+    out
+}
+
+/// A store restored from `bytes`.
+fn restore(bytes: &[u8]) -> Result<KvStore, String> {
+    use raft_runtime::StateMachine;
+    let mut t = KvStore::new();
+    t.restore(&mut &bytes[..])?;
+    Ok(t)
+}
+
+/// A state larger than one frame, with hashes, deadlines, removals and sessions, comes back
+/// whole; and the image taken before later writes still holds the state as it was.
+#[test]
+fn a_snapshot_spans_many_frames_and_is_a_point_in_time() {
+    use raft_runtime::{SnapshotImage, StateMachine};
+    let mut s = KvStore::new();
+    let mut index = 0;
+    let mut next = || {
+        index += 1;
+        index
+    };
+    s.write(next(), w(Command::RegisterSession));
+    for i in 0..20_000 {
+        s.write(next(), w(set(&format!("key:{i}"), &"v".repeat(100))));
+    }
+    for i in 0..50 {
+        let pairs = (0..100)
+            .map(|f| (format!("f{f}").into_bytes(), format!("{i}").into_bytes()))
+            .collect();
+        let key = format!("h{i}").into_bytes();
+        let hset = kv_store::machine::HashWrite::Set {
+            key,
+            pairs,
+            ok: false,
+        };
+        s.write(next(), w(Command::Hash(hset)));
+    }
+    for i in 0..500 {
+        s.write(next(), w(Command::del(vec![format!("key:{i}").into()])));
+    }
+    let before = s.digest();
+    let held = StateMachine::snapshot(&s);
+    // Writes after the image change the store, not the image.
+    for i in 0..1_000 {
+        s.write(next(), w(set(&format!("key:{i}"), "changed")));
+    }
+    s.write(next(), w(Command::Key(KeyWrite::FlushAll)));
+    let mut bytes = Vec::new();
+    held.write_to(&mut bytes).unwrap();
+    assert!(
+        bytes.len() > 4 * kv_store::machine::FRAME_BYTES,
+        "{}",
+        bytes.len()
+    );
+    let t = restore(&bytes).unwrap();
+    assert_eq!(t.digest(), before);
+    assert_eq!(t.len(), 20_000 - 500 + 50);
+    assert_eq!(t.sessions(), 1);
 }
 
 #[test]
@@ -382,8 +455,7 @@ fn deadlines_and_the_clock_survive_a_snapshot() {
             ),
         ],
     );
-    let mut t = KvStore::new();
-    t.restore(&s.snapshot()).unwrap();
+    let t = restore(&image(&s)).unwrap();
     assert_eq!(t.clock_ms(), T0 + 500);
     assert_eq!(pttl(&t, "k", T0 + 500), Reply::Int(500));
     assert_eq!(t.digest(), s.digest());
@@ -589,8 +661,7 @@ fn watches_hold_across_a_snapshot() {
     let watched = watch(&s, &["k"]);
     s.write(1, w(set("k", "v")));
     s.write(2, w(Command::del(vec!["k".into()])));
-    let mut t = KvStore::new();
-    t.restore(&s.snapshot()).unwrap();
+    let mut t = restore(&image(&s)).unwrap();
     let ops = vec![TxOp::Write(set("x", "ran"))];
     assert_eq!(t.write(3, w(exec(watched, ops.clone()))), Reply::NilArray);
     // And a watch taken on the restored state runs when nothing changed.

@@ -66,6 +66,7 @@ struct Kv(BTreeMap<Vec<u8>, Vec<u8>>);
 impl StateMachine for Kv {
     type Query = Vec<u8>;
     type Response = Vec<u8>;
+    type Snapshot = Vec<u8>;
 
     fn apply(&mut self, _index: Index, command: &[u8]) -> Vec<u8> {
         let (k, v) = command.split_at(command.len().min(8));
@@ -77,7 +78,7 @@ impl StateMachine for Kv {
     fn snapshot(&self) -> Vec<u8> {
         Vec::new()
     }
-    fn restore(&mut self, _snapshot: &[u8]) -> Result<(), String> {
+    fn restore(&mut self, _data: &mut dyn std::io::Read) -> Result<(), String> {
         Ok(())
     }
 }
@@ -92,7 +93,7 @@ fn run(sync: SyncPolicy, proposers: usize, seconds: u64) {
         .map(|&id| {
             let mut cfg = NodeConfig::new(id, ids.clone());
             cfg.tick_interval = Duration::from_millis(5);
-            cfg.snapshot_every_entries = 0;
+            cfg.snapshot = raft_runtime::SnapshotPolicy::never();
             let options = DiskOptions {
                 sync,
                 ..DiskOptions::default()

@@ -1,14 +1,17 @@
 //! `raft-runtime`: runs the `raft-core` protocol on threads, with pluggable storage, transport and
 //! state machine.
 //!
-//! A [`Node`] has three threads:
+//! A [`Node`] has four threads:
 //! - the **driver** owns the core, takes every message, client request, tick and
 //!   acknowledgement waiting, and carries out the core's `Ready`. It never touches the disk or the
 //!   state machine, so heartbeats never wait behind that work;
 //! - the **storage** thread takes every persist request waiting and makes them durable with one
 //!   sync (group commit), while the leader's appends are already on their way to followers;
 //! - the **apply** thread runs the [`StateMachine`], answers the clients waiting on each entry,
-//!   serves reads once their index is applied, and takes snapshots.
+//!   serves reads once their index is applied, and captures a point-in-time image of the state
+//!   when a snapshot is due;
+//! - the **snapshot** thread writes that image out while applies go on, so that a snapshot's
+//!   cost never lands on the apply path.
 //!
 //! The pieces an application provides or picks: a [`StateMachine`], a [`Storage`]
 //! ([`MemStorage`] here) and a [`Transport`] ([`MemNetwork`] for one process).
@@ -32,9 +35,9 @@ pub use raft_core::{
     RejectReason, Restore, Role, Snapshot, SnapshotMeta, StartError, Term,
 };
 
-pub use config::NodeConfig;
+pub use config::{NodeConfig, SnapshotPolicy};
 pub use error::Error;
 pub use node::{Answer, Completions, Node, Status};
-pub use state_machine::StateMachine;
+pub use state_machine::{SnapshotImage, StateMachine};
 pub use storage::{DiskOptions, DiskStorage, MemStorage, Storage, StorageError, SyncPolicy};
 pub use transport::{inbound_channel, Inbound, Inbox, MemNetwork, MemTransport, Transport};

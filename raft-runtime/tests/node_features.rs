@@ -11,7 +11,7 @@ use support::{Cluster, WAIT};
 #[test]
 fn snapshots_are_taken_while_running_and_restore_a_restarted_or_lagging_node() {
     let mut c = Cluster::start_on_disk(3, |cfg| {
-        cfg.snapshot_every_entries = 20;
+        cfg.snapshot = raft_runtime::SnapshotPolicy::every_entries(20);
         cfg.raft.compaction_tail_entries = 5;
     });
     let leader = c.leader();
@@ -20,17 +20,16 @@ fn snapshots_are_taken_while_running_and_restore_a_restarted_or_lagging_node() {
     for i in 0..120 {
         c.write(&format!("s{i}={i}"));
     }
+    // Snapshots are written on their own thread: the one covering the last writes lands soon
+    // after them.
+    support::wait_until(
+        "a snapshot at 100 or later, and the log compacted behind it",
+        || {
+            let st = c.node(leader).status().unwrap();
+            st.snapshot.as_ref().is_some_and(|s| s.index >= 100) && st.log_entries < 50
+        },
+    );
     let st = c.node(leader).status().unwrap();
-    assert!(
-        st.snapshot.as_ref().is_some_and(|s| s.index >= 100),
-        "{:?}",
-        st.snapshot
-    );
-    assert!(
-        st.log_entries < 50,
-        "the log was compacted: {} entries",
-        st.log_entries
-    );
     // The lagging node needs entries the leader no longer has: it gets the snapshot.
     c.restart(lagging);
     c.wait_applied(st.commit_index);
@@ -197,25 +196,44 @@ fn the_cluster_commits_through_lossy_and_slow_links() {
 #[test]
 fn snapshots_can_be_triggered_by_bytes_applied() {
     let c = Cluster::start(3, |cfg| {
-        cfg.snapshot_every_entries = 0;
-        cfg.snapshot_every_bytes = 2_000;
+        cfg.snapshot = raft_runtime::SnapshotPolicy {
+            log_bytes_min: 2_000,
+            ..raft_runtime::SnapshotPolicy::never()
+        };
     });
     for i in 0..40 {
         c.write(&format!("b{i}={}", "x".repeat(100)));
     }
-    let st = c.node(c.leader()).status().unwrap();
-    assert!(st.snapshot.is_some() && st.snapshot_bytes > 0, "{st:?}");
+    support::wait_until("a snapshot", || {
+        let st = c.node(c.leader()).status().unwrap();
+        st.snapshot.is_some() && st.snapshot_bytes > 0
+    });
 }
 
-/// A state machine whose query of `block`, or command `block`, waits until the gate sends.
+/// A state machine whose query of `block`, or command `block`, waits until the gate sends; so
+/// does the writing of each snapshot image.
 struct Gated {
     kv: support::Kv,
     gate: crossbeam_channel::Receiver<()>,
 }
 
+/// A snapshot image that is written only once the gate sends.
+struct GatedImage {
+    data: Vec<u8>,
+    gate: crossbeam_channel::Receiver<()>,
+}
+
+impl raft_runtime::SnapshotImage for GatedImage {
+    fn write_to(self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        let _ = self.gate.recv();
+        out.write_all(&self.data)
+    }
+}
+
 impl raft_runtime::StateMachine for Gated {
     type Query = Vec<u8>;
     type Response = Vec<u8>;
+    type Snapshot = GatedImage;
 
     fn apply(&mut self, index: raft_core::Index, command: &[u8]) -> Vec<u8> {
         if command == b"block" {
@@ -229,11 +247,14 @@ impl raft_runtime::StateMachine for Gated {
         }
         self.kv.query(query)
     }
-    fn snapshot(&self) -> Vec<u8> {
-        self.kv.snapshot()
+    fn snapshot(&self) -> GatedImage {
+        GatedImage {
+            data: self.kv.snapshot(),
+            gate: self.gate.clone(),
+        }
     }
-    fn restore(&mut self, snapshot: &[u8]) -> Result<(), String> {
-        self.kv.restore(snapshot)
+    fn restore(&mut self, data: &mut dyn std::io::Read) -> Result<(), String> {
+        self.kv.restore(data)
     }
 }
 
@@ -296,4 +317,37 @@ fn stale_reads_beyond_their_bound_are_refused_busy() {
     open.send(()).unwrap();
     assert_eq!(first.recv_timeout(WAIT), Ok(Ok(Vec::new())));
     assert_eq!(node.read_stale(b"x".to_vec(), WAIT), Ok(Vec::new()));
+}
+
+/// A snapshot is written on its own thread from an image of the state: while one is being
+/// written (held open here), entries go on committing and applying, and reads see them.
+#[test]
+fn applies_go_on_while_a_snapshot_is_being_written() {
+    let (node, open) = gated_node(|c| c.snapshot = raft_runtime::SnapshotPolicy::every_entries(3));
+    let deadline = std::time::Instant::now() + WAIT;
+    while node.propose(b"warm=1".to_vec(), WAIT).is_err() {
+        assert!(std::time::Instant::now() < deadline, "no leader");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    for i in 0..3 {
+        node.propose(format!("before{i}=v").into_bytes(), WAIT)
+            .unwrap();
+    }
+    // A snapshot is due by now, and its image waits at the gate.
+    for i in 0..100 {
+        let old = node.propose(format!("during={i}").into_bytes(), WAIT);
+        assert!(old.is_ok(), "write {i} while the snapshot is held: {old:?}");
+    }
+    assert_eq!(node.read(b"during".to_vec(), WAIT), Ok(b"99".to_vec()));
+    let st = node.status().unwrap();
+    assert_eq!(st.applied_index, st.commit_index);
+    assert!(st.applied_index >= 104, "{st:?}");
+    assert_eq!(
+        st.snapshot, None,
+        "the only snapshot is still being written"
+    );
+    open.send(()).unwrap();
+    support::wait_until("the held snapshot lands", || {
+        node.status().unwrap().snapshot.is_some()
+    });
 }

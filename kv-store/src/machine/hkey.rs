@@ -9,7 +9,6 @@
 
 use std::borrow::Borrow;
 use std::cmp::Ordering;
-use std::collections::btree_map::{BTreeMap, Range};
 use std::ops::Bound;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -155,7 +154,10 @@ impl KeyRef for HashFloor {
 }
 
 /// The entries of `map` from hash `from` on, in order.
-pub fn from_hash<V>(map: &BTreeMap<HKey, V>, from: u32) -> Range<'_, HKey, V> {
+pub fn from_hash<V: Clone>(
+    map: &imbl::OrdMap<HKey, V>,
+    from: u32,
+) -> impl Iterator<Item = (&HKey, &V)> + '_ {
     let floor = HashFloor(from);
-    map.range::<dyn KeyRef, _>((Bound::Included(&floor as &dyn KeyRef), Bound::Unbounded))
+    map.range::<_, dyn KeyRef>((Bound::Included(&floor as &dyn KeyRef), Bound::Unbounded))
 }

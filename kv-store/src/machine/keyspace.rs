@@ -13,18 +13,20 @@
 //! clock, can see the key alive again.
 
 use std::cell::Cell;
-use std::collections::BTreeMap;
 use std::num::NonZeroU64;
+
+use imbl::OrdMap;
 
 use serde::{Deserialize, Serialize};
 
 use super::deadlines::Deadlines;
 use super::error::KvError;
 use super::hkey::{from_hash, HKey, KeyRef, Lookup};
-use super::removals::Removals;
+use super::removals::{Removals, RemovalsImage};
 
-/// A hash: fields in hash order (so HSCAN's cursor works as SCAN's does).
-pub type Hash = BTreeMap<HKey, Vec<u8>>;
+/// A hash: fields in hash order (so HSCAN's cursor works as SCAN's does). Persistent, like
+/// the keyspace that holds it: a snapshot's image of a key shares its fields.
+pub type Hash = OrdMap<HKey, Vec<u8>>;
 
 /// What a key holds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,37 +90,17 @@ impl Entry {
 }
 
 /// The keyspace: keys in hash order, the deadlines in time order, and the clock.
+///
+/// The keys are a persistent B-tree (`imbl`'s), so an image of them for a snapshot is a pointer
+/// copy; a later write copies only the nodes on its path, once per snapshot.
 #[derive(Debug, Default)]
 pub struct Keyspace {
-    map: BTreeMap<HKey, Entry>,
+    map: OrdMap<HKey, Entry>,
     deadlines: Deadlines,
     /// Milliseconds since the Unix epoch: the largest time any applied write carried.
     clock: u64,
     /// The index of the entry being applied: the version of what it changes.
     index: u64,
-    removals: Removals,
-}
-
-/// The keyspace as a snapshot stores it, borrowed, to encode: the same encoding as [`Stored`].
-#[derive(Serialize)]
-pub struct StoredRef<'a> {
-    clock: u64,
-    index: u64,
-    #[serde(serialize_with = "as_sequence")]
-    entries: &'a BTreeMap<HKey, Entry>,
-    removals: &'a Removals,
-}
-
-fn as_sequence<S: serde::Serializer>(map: &BTreeMap<HKey, Entry>, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(map.iter())
-}
-
-/// The keyspace as a snapshot stores it, decoded.
-#[derive(Serialize, Deserialize)]
-pub struct Stored {
-    clock: u64,
-    index: u64,
-    entries: Vec<(HKey, Entry)>,
     removals: Removals,
 }
 
@@ -187,7 +169,7 @@ impl Keyspace {
 
     /// Removes `key`; what it held, if anything (live or not).
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
-        let (k, e) = self.map.remove_entry(&Lookup::new(key) as &dyn KeyRef)?;
+        let (k, e) = self.map.remove_with_key(&Lookup::new(key) as &dyn KeyRef)?;
         self.removals.note(k.clone(), self.index);
         if let Some(d) = e.deadline() {
             self.deadlines.remove(d, &k);
@@ -212,7 +194,7 @@ impl Keyspace {
         }
         let (k, e) = self
             .map
-            .remove_entry(&Lookup::new(key) as &dyn KeyRef)
+            .remove_with_key(&Lookup::new(key) as &dyn KeyRef)
             .expect("live above");
         let mut e = e;
         if let Some(old) = e.deadline() {
@@ -278,39 +260,50 @@ impl Keyspace {
         }
     }
 
-    /// Every entry in order (for digests and snapshots).
+    /// Every entry in order (for digests).
     pub fn entries(&self) -> impl Iterator<Item = (&HKey, &Entry)> {
         self.map.iter()
     }
 
-    /// The keyspace to store in a snapshot, borrowed: encoding it copies no entry.
-    pub fn to_stored(&self) -> StoredRef<'_> {
-        StoredRef {
+    /// An image of the keyspace for a snapshot: pointer copies, whatever its size.
+    pub fn image(&self) -> KeyspaceImage {
+        KeyspaceImage {
             clock: self.clock,
             index: self.index,
-            entries: &self.map,
-            removals: &self.removals,
+            keys: self.map.clone(),
+            removals: self.removals.image(),
         }
     }
 
-    /// The keyspace a snapshot stored.
-    pub fn from_stored(stored: Stored) -> Keyspace {
-        let mut removals = stored.removals;
-        removals.reindex();
-        let mut ks = Keyspace {
-            clock: stored.clock,
-            index: stored.index,
-            removals,
-            ..Keyspace::default()
-        };
-        for (k, e) in stored.entries {
+    /// The keyspace an image held (its deadline index rebuilt).
+    pub fn from_image(image: KeyspaceImage) -> Keyspace {
+        let mut deadlines = Deadlines::default();
+        for (k, e) in &image.keys {
             if let Some(d) = e.deadline() {
-                ks.deadlines.insert(d, k.clone());
+                deadlines.insert(d, k.clone());
             }
-            ks.map.insert(k, e);
         }
-        ks
+        Keyspace {
+            map: image.keys,
+            deadlines,
+            clock: image.clock,
+            index: image.index,
+            removals: Removals::from_image(image.removals),
+        }
     }
+}
+
+/// The keyspace's replicated state at one entry, immutable: what a snapshot holds of it.
+#[derive(Clone, Debug, Default)]
+pub struct KeyspaceImage {
+    /// The replicated clock.
+    pub clock: u64,
+    /// The last entry applied.
+    pub index: u64,
+    /// The keys.
+    pub keys: OrdMap<HKey, Entry>,
+    /// The removals WATCH remembers.
+    pub removals: RemovalsImage,
 }
 
 /// The keyspace as a read sees it at one time.

@@ -18,6 +18,7 @@ pub(crate) mod numbers;
 mod removals;
 mod reply;
 mod sessions;
+mod snapshot;
 mod strings;
 
 use raft_core::Index;
@@ -30,21 +31,16 @@ pub use keys::{ExpireCondition, KeyRead, KeyWrite};
 pub use removals::REMOVALS_MAX;
 pub use reply::Reply;
 pub use sessions::SESSIONS_MAX;
+pub use snapshot::{KvImage, FRAME_BYTES, SNAPSHOT_VERSION};
 pub use strings::{Expiry, SetCondition, StringRead, StringWrite};
 
-use keyspace::{Data, Keyspace, Stored};
-use sessions::{Check, ClientSession, Sessions};
-use std::collections::BTreeMap;
+use keyspace::{Data, Keyspace};
+use sessions::{Check, Sessions};
 
 /// How long a client's session lives without writes, in log entries. Expiry is by log position,
 /// never by wall clock, so every replica expires the same sessions at the same entry. A write
 /// that names an expired session is refused, never run again.
 pub const SESSION_TTL_ENTRIES: u64 = 1_000_000;
-
-/// The version of the snapshot format this build writes and reads: 3 since keys hold typed
-/// values with deadlines and the state has a clock. A snapshot of another version is refused
-/// with a clear error, never misread.
-pub const SNAPSHOT_VERSION: u8 = 3;
 
 /// The most bytes of keys and values one read may return: a larger one gets an error instead
 /// of making the node allocate without bound.
@@ -222,14 +218,9 @@ impl KvStore {
             h.update(k.bytes());
             h.update(&entry);
         }
-        let sessions = postcard::to_allocvec(&self.sessions.ordered()).expect("sessions encode");
+        let sessions = postcard::to_allocvec(&self.sessions.image()).expect("sessions encode");
         h.update(&sessions);
         h.finalize()
-    }
-
-    fn encode_state(&self) -> Vec<u8> {
-        postcard::to_allocvec(&(&self.keys.to_stored(), self.sessions.ordered()))
-            .expect("state encodes")
     }
 }
 
@@ -276,6 +267,7 @@ fn check_reply_size(bytes: usize) -> Result<(), KvError> {
 impl StateMachine for KvStore {
     type Query = Read;
     type Response = Reply;
+    type Snapshot = KvImage;
 
     fn apply(&mut self, index: Index, command: &[u8]) -> Reply {
         match Write::decode(command) {
@@ -289,32 +281,17 @@ impl StateMachine for KvStore {
         self.read(read)
     }
 
-    /// `[crc32 of the rest][version][state]`.
-    fn snapshot(&self) -> Vec<u8> {
-        let mut body = vec![SNAPSHOT_VERSION];
-        body.extend_from_slice(&self.encode_state());
-        let mut out = crc32fast::hash(&body).to_le_bytes().to_vec();
-        out.extend_from_slice(&body);
-        out
+    /// An image of the whole state: pointer copies of persistent maps, whatever their size.
+    fn snapshot(&self) -> KvImage {
+        KvImage {
+            keys: self.keys.image(),
+            sessions: self.sessions.image(),
+        }
     }
 
-    fn restore(&mut self, snapshot: &[u8]) -> Result<(), String> {
-        if snapshot.len() < 5 {
-            return Err("snapshot too short".into());
-        }
-        let (crc, body) = snapshot.split_at(4);
-        if crc32fast::hash(body).to_le_bytes() != crc {
-            return Err("snapshot checksum mismatch".into());
-        }
-        let (version, state) = (body[0], &body[1..]);
-        if version != SNAPSHOT_VERSION {
-            return Err(format!(
-                "snapshot format version {version}; this build reads version {SNAPSHOT_VERSION}"
-            ));
-        }
-        let (keys, sessions): (Stored, BTreeMap<u64, ClientSession>) =
-            postcard::from_bytes(state).map_err(|e| format!("snapshot undecodable: {e}"))?;
-        self.keys = Keyspace::from_stored(keys);
+    fn restore(&mut self, data: &mut dyn std::io::Read) -> Result<(), String> {
+        let (keys, sessions) = snapshot::read(data)?;
+        self.keys = Keyspace::from_image(keys);
         self.sessions.restore(sessions);
         Ok(())
     }

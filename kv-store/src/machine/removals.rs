@@ -4,22 +4,31 @@
 //! taken as changed (a spurious EXEC failure, never a missed change). Replicated state, like
 //! the keys: the same on every replica, and in snapshots.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
-use serde::{Deserialize, Serialize};
+use imbl::OrdMap;
 
 use super::hkey::{HKey, KeyRef, Lookup};
 
 /// The most removals remembered.
 pub const REMOVALS_MAX: usize = 100_000;
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default)]
 pub struct Removals {
-    by_key: BTreeMap<HKey, u64>,
+    by_key: OrdMap<HKey, u64>,
     /// Removals at or after this index are all remembered; before it, some are forgotten.
     complete_from: u64,
-    #[serde(skip)]
+    /// `by_key` by log position, to forget the oldest first (rebuilt from it after a restore).
     by_index: BTreeSet<(u64, HKey)>,
+}
+
+/// The removals at one entry, immutable: what a snapshot holds of them.
+#[derive(Clone, Debug, Default)]
+pub struct RemovalsImage {
+    /// Each key remembered, and the index of the entry that removed it.
+    pub by_key: OrdMap<HKey, u64>,
+    /// Removals at or after this index are all remembered.
+    pub complete_from: u64,
 }
 
 impl Removals {
@@ -52,8 +61,20 @@ impl Removals {
                 .is_some_and(|i| *i > since)
     }
 
-    /// Rebuilds the index by log position after decoding.
-    pub fn reindex(&mut self) {
-        self.by_index = self.by_key.iter().map(|(k, i)| (*i, k.clone())).collect();
+    /// An image for a snapshot: pointer copies.
+    pub fn image(&self) -> RemovalsImage {
+        RemovalsImage {
+            by_key: self.by_key.clone(),
+            complete_from: self.complete_from,
+        }
+    }
+
+    /// The removals an image held.
+    pub fn from_image(image: RemovalsImage) -> Removals {
+        Removals {
+            by_index: image.by_key.iter().map(|(k, i)| (*i, k.clone())).collect(),
+            by_key: image.by_key,
+            complete_from: image.complete_from,
+        }
     }
 }

@@ -2,8 +2,9 @@
 //! last sequence number written and its reply. It is replicated state, and expires by log
 //! position, never by wall clock, so every replica expires the same sessions at the same entry.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
+use imbl::OrdMap;
 use raft_core::Index;
 use serde::{Deserialize, Serialize};
 
@@ -34,7 +35,8 @@ pub(super) enum Check {
 
 #[derive(Debug)]
 pub(super) struct Sessions {
-    table: HashMap<u64, ClientSession>,
+    /// Persistent, so that a snapshot's image of it is a pointer copy.
+    table: OrdMap<u64, ClientSession>,
     /// Sessions by the index of their last write, for expiry in log order.
     expiry: BTreeMap<(Index, u64), ()>,
     ttl_entries: u64,
@@ -43,7 +45,7 @@ pub(super) struct Sessions {
 impl Sessions {
     pub(super) fn new(ttl_entries: u64) -> Sessions {
         Sessions {
-            table: HashMap::new(),
+            table: OrdMap::new(),
             expiry: BTreeMap::new(),
             ttl_entries,
         }
@@ -127,17 +129,18 @@ impl Sessions {
         self.expiry.insert((index, client), ());
     }
 
-    /// Every session, in client order, so equal tables encode equally.
-    pub(super) fn ordered(&self) -> BTreeMap<&u64, &ClientSession> {
-        self.table.iter().collect()
+    /// The table, in client order, so equal tables encode equally: an image for a snapshot,
+    /// by pointer copy.
+    pub(super) fn image(&self) -> OrdMap<u64, ClientSession> {
+        self.table.clone()
     }
 
-    /// Replaces the table with `sessions` (from a snapshot).
-    pub(super) fn restore(&mut self, sessions: BTreeMap<u64, ClientSession>) {
-        self.expiry = sessions
+    /// Replaces the table with one an image held.
+    pub(super) fn restore(&mut self, table: OrdMap<u64, ClientSession>) {
+        self.expiry = table
             .iter()
             .map(|(c, s)| ((s.last_index, *c), ()))
             .collect();
-        self.table = sessions.into_iter().collect();
+        self.table = table;
     }
 }

@@ -6,10 +6,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender};
-use raft_core::{EntryKind, Index, Payload, Term};
+use raft_core::{EntryKind, Index, Term};
 
 use super::jobs::{ApplyDone, ApplyJob, PendingQuery, Response, Waiter};
 use super::progress::ApplyProgress;
+use super::snapshotter::Snapshots;
 use crate::error::Error;
 use crate::state_machine::StateMachine;
 /// A client waiting for the entry at an index, if it has this term.
@@ -18,11 +19,8 @@ type TermWaiter<S> = (Term, Waiter<Response<S>>);
 pub(crate) struct Applier<S: StateMachine> {
     sm: S,
     applied: Index,
-    last_snapshot: Index,
-    snapshot_every: u64,
-    snapshot_every_bytes: u64,
-    /// Command bytes applied since the last snapshot.
-    bytes_since_snapshot: u64,
+    /// When a snapshot is due, and the hand-off of its image to the snapshot thread.
+    snapshots: Snapshots<S::Snapshot>,
     /// Clients waiting on the entry at an index (more than one when a position was reused).
     waiters: HashMap<Index, Vec<TermWaiter<S>>>,
     reads: BTreeMap<Index, Vec<PendingQuery<S>>>,
@@ -39,7 +37,7 @@ impl<S: StateMachine> Applier<S> {
     pub(crate) fn new(
         sm: S,
         applied: Index,
-        (snapshot_every, snapshot_every_bytes): (u64, u64),
+        snapshots: Snapshots<S::Snapshot>,
         recent_max: usize,
         stale_reads: Arc<AtomicUsize>,
         progress: Arc<ApplyProgress>,
@@ -47,10 +45,7 @@ impl<S: StateMachine> Applier<S> {
         Applier {
             sm,
             applied,
-            last_snapshot: applied,
-            snapshot_every,
-            snapshot_every_bytes,
-            bytes_since_snapshot: 0,
+            snapshots,
             waiters: HashMap::new(),
             reads: BTreeMap::new(),
             recent: Recent::new(recent_max),
@@ -86,22 +81,11 @@ impl<S: StateMachine> Applier<S> {
                 return;
             }
             self.serve_reads();
-            let by_entries =
-                self.snapshot_every > 0 && self.applied >= self.last_snapshot + self.snapshot_every;
-            let by_bytes = self.snapshot_every_bytes > 0
-                && self.bytes_since_snapshot >= self.snapshot_every_bytes;
-            if by_entries || by_bytes {
-                // Taken here, on the apply thread: the driver goes on heartbeating meanwhile.
-                let data = Payload::copy_from_slice(&self.sm.snapshot());
-                self.last_snapshot = self.applied;
-                self.bytes_since_snapshot = 0;
-                let taken = ApplyDone::SnapshotTaken {
-                    index: self.applied,
-                    data,
-                };
-                if done.send(taken).is_err() {
-                    return;
-                }
+            // Only the image is taken here; the snapshot thread writes it out.
+            if self.snapshots.due(self.applied)
+                && !self.snapshots.start(self.applied, self.sm.snapshot())
+            {
+                return;
             }
         }
     }
@@ -109,11 +93,11 @@ impl<S: StateMachine> Applier<S> {
     fn handle(&mut self, job: ApplyJob<S>) -> Result<(), String> {
         match job {
             ApplyJob::Restore(snapshot) => {
-                self.sm.restore(&snapshot.data)?;
+                self.sm.restore(&mut &snapshot.data[..])?;
                 self.applied = snapshot.meta.index;
                 self.progress.advance(self.applied);
-                self.last_snapshot = self.applied;
-                self.bytes_since_snapshot = 0;
+                self.snapshots
+                    .restored(self.applied, Some(snapshot.data.len() as u64));
                 self.recent.clear();
                 // Results up to here are unknown to this node.
                 self.fail_waiters(|i| i <= snapshot.meta.index, Error::OutcomeUnknown);
@@ -164,7 +148,8 @@ impl<S: StateMachine> Applier<S> {
             .filter(|e| e.kind == EntryKind::Command)
             .map(|e| (e.index, &e.data[..]))
             .collect();
-        self.bytes_since_snapshot += commands.iter().map(|(_, c)| c.len() as u64).sum::<u64>();
+        self.snapshots
+            .applied_bytes(commands.iter().map(|(_, c)| c.len() as u64).sum());
         let expected = commands.len();
         let responses = self.sm.apply_batch(&commands);
         if responses.len() != expected {

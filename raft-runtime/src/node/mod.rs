@@ -14,6 +14,7 @@ mod jobs;
 mod persister;
 mod progress;
 mod reply;
+mod snapshotter;
 
 pub use jobs::Status;
 pub use reply::Completions;
@@ -38,6 +39,7 @@ use applier::Applier;
 use driver::Driver;
 use jobs::{Request, Response};
 use reply::Reply;
+use snapshotter::Snapshots;
 
 /// A running Raft node, serving state machine `S`. Dropping it shuts it down.
 pub struct Node<S: StateMachine> {
@@ -64,9 +66,10 @@ impl<S: StateMachine> Node<S> {
     {
         let restore = storage.load()?;
         let mut applied = 0;
+        let restored_bytes = restore.snapshot.as_ref().map(|s| s.data.len() as u64);
         if let Some(s) = &restore.snapshot {
             state_machine
-                .restore(&s.data)
+                .restore(&mut &s.data[..])
                 .map_err(Error::StateMachine)?;
             applied = s.meta.index;
         }
@@ -99,10 +102,14 @@ impl<S: StateMachine> Node<S> {
         })?);
         let stale_reads = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let progress = Arc::new(progress::ApplyProgress::new(applied));
+        let (mut snapshots, snapshot_worker) =
+            Snapshots::new(config.snapshot.clone(), applied, apply_done_tx.clone());
+        snapshots.restored(applied, restored_bytes);
+        threads.push(spawn(&format!("raft-{id}-snapshot"), snapshot_worker)?);
         let applier = Applier::new(
             state_machine,
             applied,
-            (config.snapshot_every_entries, config.snapshot_every_bytes),
+            snapshots,
             config.recent_results_max,
             stale_reads.clone(),
             progress.clone(),

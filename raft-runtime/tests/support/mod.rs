@@ -21,6 +21,7 @@ pub struct Kv {
 impl StateMachine for Kv {
     type Query = Vec<u8>;
     type Response = Vec<u8>;
+    type Snapshot = Vec<u8>;
 
     fn apply(&mut self, _index: Index, command: &[u8]) -> Vec<u8> {
         let c = String::from_utf8_lossy(command);
@@ -57,8 +58,9 @@ impl StateMachine for Kv {
             .into_bytes()
     }
 
-    fn restore(&mut self, snapshot: &[u8]) -> Result<(), String> {
-        let text = std::str::from_utf8(snapshot).map_err(|e| e.to_string())?;
+    fn restore(&mut self, data: &mut dyn std::io::Read) -> Result<(), String> {
+        let mut text = String::new();
+        data.read_to_string(&mut text).map_err(|e| e.to_string())?;
         self.map = text
             .lines()
             .map(|l| {
