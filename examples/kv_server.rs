@@ -166,6 +166,17 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let r = node.node.recovery();
+    println!(
+        "node {} recovered in {} ms: a snapshot of {} bytes (at index {}), then {} log entries \
+         ({} bytes)",
+        args.id,
+        r.duration.as_millis(),
+        r.snapshot_bytes,
+        r.snapshot_index,
+        r.entries,
+        r.entry_bytes
+    );
     println!(
         "node {} serving clients on {} (raft on {}), data in {}",
         args.id,

@@ -17,8 +17,8 @@
 //!   [`Raft::step`] (a message from a peer), [`Raft::tick`] (one unit of logical time),
 //!   [`Raft::propose`], [`Raft::read_index`], [`Raft::transfer_leadership`],
 //!   [`Raft::propose_membership`], [`Raft::compact`] (the caller took a snapshot of its state
-//!   machine), and the caller's acknowledgements [`Raft::handle_persisted`] and
-//!   [`Raft::handle_applied`].
+//!   machine), [`Raft::snapshot_chunk`] (a chunk of that snapshot the core asked to read), and
+//!   the caller's acknowledgements [`Raft::handle_persisted`] and [`Raft::handle_applied`].
 //!   Requests return an id at once, or a typed [`RejectReason`] when they cannot be taken.
 //! - **Output**: [`Raft::ready`] drains everything waiting into one [`Ready`];
 //!   [`Raft::has_ready`] says whether there is anything to drain.
@@ -32,7 +32,8 @@
 //!    append acknowledgement, a granted vote) until the persist it depends on is durable.
 //! 2. **`persist`**: make it durable, then send **`persisted_messages`** (the messages that
 //!    depend on exactly this persist) and call [`Raft::handle_persisted`] with its id. Write
-//!    first its `snapshot`, if any (a snapshot from the leader that replaces the whole stored
+//!    first its `snapshot_chunks` (pieces of a snapshot arriving from the leader), then its
+//!    `snapshot`, if any (a snapshot from the leader, now whole, that replaces the whole stored
 //!    log), then its hard state and entries. If `entries` starts at or below the last index
 //!    already stored, drop the stored suffix from that index first. Requests must complete in id
 //!    order; acknowledging an id acknowledges all earlier ones. The order of writes within one
@@ -43,7 +44,11 @@
 //!    comes out in `messages` of a `Ready` after that persist is acknowledged; a caller that
 //!    persists each `Ready` before the next never sees that case, and gets everything from one
 //!    `Ready`.
-//! 3. **`events`**: outcomes of earlier requests ([`Event::ProposalAppended`],
+//! 3. **`snapshot_reads`**: chunks of the caller's snapshot that the leader wants to send to a
+//!    follower; read each (on another thread if reading is slow) and hand it back with
+//!    [`Raft::snapshot_chunk`]. One that is never answered (the snapshot was replaced) is asked
+//!    again later.
+//! 4. **`events`**: outcomes of earlier requests ([`Event::ProposalAppended`],
 //!    [`Event::ReadReady`], [`Event::Rejected`], ...) and role changes. They come before
 //!    `committed` because they can name entries in it: a follower that forwarded a proposal may
 //!    take the leader's answer and the append that commits the entry before it calls `ready`,
@@ -51,8 +56,8 @@
 //!    order, the caller learns where its proposal is before the entry is applied. A read named by
 //!    `ReadReady { index }` may be served once the state machine has applied `index`, which may
 //!    take the `committed` entries of this same `Ready`.
-//! 4. **`snapshot`**, then **`committed`**: a snapshot received from the leader, once durable,
-//!    replaces the state machine's state; then apply the committed entries in order (skip
+//! 5. **`snapshot`**, then **`committed`**: a snapshot received from the leader, once durable,
+//!    replaces the state machine's state (read from what the caller stored); then apply the committed entries in order (skip
 //!    [`EntryKind::Blank`] and [`EntryKind::Membership`] ones) and call [`Raft::handle_applied`].
 //!    They are committed and durable on this node.
 //!
@@ -111,9 +116,10 @@
 //! # What the core keeps in memory
 //!
 //! The log since the last compaction point, so it can send entries to followers without asking
-//! the caller, and the newest snapshot handed to [`Raft::compact`] (reference-counted bytes), so
-//! it can stream it to followers that fall behind the compaction point. The caller's storage
-//! holds the durable copy and gives it back through [`Restore`] after a restart.
+//! the caller. Of the newest snapshot, only where it stands and its size: the caller keeps the
+//! data, and the core asks for it chunk by chunk when a follower falls behind the compaction
+//! point, one chunk in flight per follower. A snapshot arriving from the leader goes to the
+//! caller chunk by chunk as it arrives, so no snapshot is ever whole in memory.
 //!
 //! # Membership
 //!
@@ -143,6 +149,6 @@ pub use raft::ready::{Event, Request};
 pub use raft::{Persist, PersistId, ProgressView, Raft, Ready, Restore, StepError};
 pub use tracker::ProgressState;
 pub use types::{
-    Entry, EntryKind, HardState, Index, NodeId, Payload, Role, Snapshot, SnapshotMeta, Term,
-    ENTRY_OVERHEAD_BYTES,
+    Entry, EntryKind, HardState, Index, NodeId, Payload, Role, Snapshot, SnapshotChunk,
+    SnapshotMeta, SnapshotRead, Term, ENTRY_OVERHEAD_BYTES,
 };

@@ -7,7 +7,7 @@
 use std::collections::VecDeque;
 
 use crate::membership::Membership;
-use crate::types::{Entry, EntryKind, Index, Snapshot, Term};
+use crate::types::{Entry, EntryKind, Index, Snapshot, SnapshotChunk, Term};
 
 #[derive(Clone, Debug)]
 pub(crate) struct Log {
@@ -31,11 +31,17 @@ pub(crate) struct Log {
     memberships: VecDeque<(Index, Membership)>,
     /// Counts changes to `memberships`, so the node knows when to follow them.
     membership_epoch: u64,
+    /// Chunks of a snapshot from the leader, not yet handed out to be written.
+    snapshot_chunks: Vec<SnapshotChunk>,
     /// A snapshot received from the leader that replaced the log, not yet handed out to persist.
     snapshot_to_persist: Option<Snapshot>,
     /// The same snapshot, to hand to the state machine once durable and before later entries.
     snapshot_to_restore: Option<Snapshot>,
 }
+
+/// What `take_unpersisted` hands out: snapshot chunks to write, then a snapshot from the
+/// leader, then entries.
+pub(crate) type Unpersisted = (Vec<SnapshotChunk>, Option<Box<Snapshot>>, Vec<Entry>);
 
 impl Log {
     /// A log restored from durable state: `entries` must be contiguous and follow
@@ -62,6 +68,7 @@ impl Log {
             applied,
             memberships: VecDeque::from([(prev_index, base_membership)]),
             membership_epoch: 0,
+            snapshot_chunks: Vec::new(),
             snapshot_to_persist: None,
             snapshot_to_restore: None,
         };
@@ -278,17 +285,31 @@ impl Log {
         }
     }
 
-    /// The snapshot and entries not yet handed out for persisting, and marks them handed out.
-    pub(crate) fn take_unpersisted(&mut self) -> (Option<Box<Snapshot>>, Vec<Entry>) {
+    /// The snapshot chunks, snapshot and entries not yet handed out for persisting, and marks
+    /// them handed out.
+    pub(crate) fn take_unpersisted(&mut self) -> Unpersisted {
+        let snapshot_chunks = std::mem::take(&mut self.snapshot_chunks);
         let snapshot = self.snapshot_to_persist.take().map(Box::new);
         let from = self.persist_cursor + 1;
         let (entries, _) = self.slice(from, usize::MAX, u64::MAX);
         self.persist_cursor = self.last_index();
-        (snapshot, entries)
+        (snapshot_chunks, snapshot, entries)
     }
 
     pub(crate) fn has_unpersisted(&self) -> bool {
-        self.persist_cursor < self.last_index() || self.snapshot_to_persist.is_some()
+        self.persist_cursor < self.last_index()
+            || self.snapshot_to_persist.is_some()
+            || !self.snapshot_chunks.is_empty()
+    }
+
+    /// A chunk of a snapshot from the leader, to hand out to be written.
+    pub(crate) fn write_snapshot_chunk(&mut self, chunk: SnapshotChunk) {
+        self.snapshot_chunks.push(chunk);
+    }
+
+    /// Whether a snapshot from the leader waits to be handed out to persist.
+    pub(crate) fn has_snapshot_to_persist(&self) -> bool {
+        self.snapshot_to_persist.is_some()
     }
 
     /// The caller made the log durable up to (`index`, `term`). Ignored when the log has since

@@ -190,12 +190,46 @@ pub struct SnapshotMeta {
     pub membership: Membership,
 }
 
-/// A snapshot: the state machine's state after applying every entry up to `meta.index`.
+/// A snapshot as the core knows it: the state machine's state after applying every entry up to
+/// `meta.index`, whose `bytes` of data the caller keeps. The core never holds the data: it asks
+/// the caller for the chunks it sends ([`SnapshotRead`]), and hands over the chunks it receives
+/// to be written ([`SnapshotChunk`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Snapshot {
     /// Where the snapshot stands.
     pub meta: SnapshotMeta,
-    /// The state machine's state, as the caller encoded it.
+    /// The size of its data.
+    pub bytes: u64,
+}
+
+/// The core asks the caller for bytes `offset..offset + len` (fewer at the end) of the data of
+/// its snapshot at `index`, to send to `peer`; the caller answers with
+/// [`Raft::snapshot_chunk`](crate::Raft::snapshot_chunk), or not at all if that snapshot is
+/// gone (a newer one replaced it): the core asks again when it next sends to that peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotRead {
+    /// Whom the chunk is for.
+    pub peer: NodeId,
+    /// The snapshot's index.
+    pub index: Index,
+    /// The first byte.
+    pub offset: u64,
+    /// How many bytes at most.
+    pub len: u64,
+}
+
+/// A chunk of a snapshot received from the leader, to write (see
+/// [`Persist::snapshot_chunks`](crate::Persist::snapshot_chunks)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotChunk {
+    /// The snapshot it belongs to.
+    pub meta: SnapshotMeta,
+    /// Where it starts in the snapshot's data: 0 starts the snapshot anew (anything written of
+    /// another is dropped); otherwise exactly where the previous chunk ended.
+    pub offset: u64,
+    /// The size of the whole snapshot's data.
+    pub total_bytes: u64,
+    /// The bytes.
     pub data: Payload,
 }
 

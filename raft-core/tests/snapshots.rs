@@ -159,7 +159,7 @@ fn compaction_requests_that_cannot_be_honoured_are_refused() {
     write(&mut sim, leader, 5);
     run(&mut sim, 1);
     let applied = sim.raft(leader).applied_index();
-    let r = sim.raft_mut(leader).compact(applied + 1, Payload::empty());
+    let r = sim.raft_mut(leader).compact(applied + 1, 0);
     assert_eq!(
         r,
         Err(CompactError::NotApplied {
@@ -167,11 +167,9 @@ fn compaction_requests_that_cannot_be_honoured_are_refused() {
             applied
         })
     );
-    sim.raft_mut(leader)
-        .compact(applied, Payload::empty())
-        .unwrap();
+    sim.raft_mut(leader).compact(applied, 0).unwrap();
     assert_eq!(
-        sim.raft_mut(leader).compact(applied, Payload::empty()),
+        sim.raft_mut(leader).compact(applied, 0),
         Err(CompactError::NotNewer {
             index: applied,
             current: applied

@@ -32,6 +32,9 @@ impl Vfs for CountingFs {
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
         RealFs.read(path)
     }
+    fn open_read(&self, path: &Path) -> io::Result<Box<dyn raft_runtime::storage::FileRead>> {
+        RealFs.open_read(path)
+    }
     fn append(&self, path: &Path, data: &[u8]) -> io::Result<()> {
         RealFs.append(path, data)
     }

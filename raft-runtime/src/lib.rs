@@ -1,7 +1,7 @@
 //! `raft-runtime`: runs the `raft-core` protocol on threads, with pluggable storage, transport and
 //! state machine.
 //!
-//! A [`Node`] has four threads:
+//! A [`Node`] has five threads:
 //! - the **driver** owns the core, takes every message, client request, tick and
 //!   acknowledgement waiting, and carries out the core's `Ready`. It never touches the disk or the
 //!   state machine, so heartbeats never wait behind that work;
@@ -10,8 +10,10 @@
 //! - the **apply** thread runs the [`StateMachine`], answers the clients waiting on each entry,
 //!   serves reads once their index is applied, and captures a point-in-time image of the state
 //!   when a snapshot is due;
-//! - the **snapshot** thread writes that image out while applies go on, so that a snapshot's
-//!   cost never lands on the apply path.
+//! - the **snapshot** thread writes that image straight into the storage's [`SnapshotStore`]
+//!   while applies go on, so that a snapshot's cost never lands on the apply path;
+//! - the **snapshot reader** thread reads the chunks of the snapshot that the leader sends to
+//!   followers behind its log, from the store, one chunk at a time.
 //!
 //! The pieces an application provides or picks: a [`StateMachine`], a [`Storage`]
 //! ([`MemStorage`] here) and a [`Transport`] ([`MemNetwork`] for one process).
@@ -32,12 +34,16 @@ pub use raft_core;
 pub use raft_core::{
     ChangeStep, Config as RaftConfig, Entry, EntryKind, HardState, Index, Membership,
     MembershipChange, Message, NodeId, Payload, Persist, PersistId, ProgressView, ReadMode,
-    RejectReason, Restore, Role, Snapshot, SnapshotMeta, StartError, Term,
+    RejectReason, Restore, Role, Snapshot, SnapshotChunk, SnapshotMeta, SnapshotRead, StartError,
+    Term,
 };
 
 pub use config::{NodeConfig, SnapshotPolicy};
 pub use error::Error;
-pub use node::{Answer, Completions, Node, Status};
+pub use node::{Answer, Completions, Node, Recovery, Status};
 pub use state_machine::{SnapshotImage, StateMachine};
-pub use storage::{DiskOptions, DiskStorage, MemStorage, Storage, StorageError, SyncPolicy};
+pub use storage::{
+    DiskOptions, DiskStorage, MemStorage, SnapshotStore, SnapshotWriter, Storage, StorageError,
+    SyncPolicy,
+};
 pub use transport::{inbound_channel, Inbound, Inbox, MemNetwork, MemTransport, Transport};

@@ -17,7 +17,9 @@ use raft_core::{
     Entry, EntryKind, HardState, Index, Membership, Payload, Persist, Snapshot, SnapshotMeta,
 };
 use raft_runtime::storage::Vfs;
-use raft_runtime::{DiskOptions, DiskStorage, Storage, SyncPolicy};
+use std::io::{Read, Write};
+
+use raft_runtime::{DiskOptions, DiskStorage, Storage, StorageError, SyncPolicy};
 
 #[derive(Default)]
 struct FileData {
@@ -191,7 +193,31 @@ impl SimFs {
     }
 }
 
+/// A simulated file open for reading: its contents when it was opened.
+struct SimFile(Vec<u8>);
+
+impl raft_runtime::storage::FileRead for SimFile {
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        let from = offset as usize;
+        let bytes = self
+            .0
+            .get(from..from + buf.len())
+            .ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))?;
+        buf.copy_from_slice(bytes);
+        Ok(())
+    }
+
+    fn size(&self) -> io::Result<u64> {
+        Ok(self.0.len() as u64)
+    }
+}
+
 impl Vfs for SimFs {
+    fn open_read(&self, path: &Path) -> io::Result<Box<dyn raft_runtime::storage::FileRead>> {
+        let bytes = self.read(path)?;
+        Ok(Box::new(SimFile(bytes)))
+    }
+
     fn create_dir_all(&self, _dir: &Path) -> io::Result<()> {
         self.op(|_| Ok(()))
     }
@@ -342,6 +368,7 @@ fn workload() -> Vec<Vec<Persist>> {
             batch.push(Persist {
                 id: next_id(),
                 hard_state: Some(hs),
+                snapshot_chunks: vec![],
                 snapshot: None,
                 entries,
             });
@@ -358,6 +385,7 @@ fn workload() -> Vec<Vec<Persist>> {
             batches.push(vec![Persist {
                 id: next_id(),
                 hard_state: Some(hs),
+                snapshot_chunks: vec![],
                 snapshot: None,
                 entries: vec![],
             }]);
@@ -376,6 +404,10 @@ struct Model {
     /// The batch that was being written when the crash came: any prefix of its requests may
     /// have reached the disk (each request is one record).
     in_flight: Vec<Persist>,
+    /// The snapshots saved (acknowledged), as (index, data), oldest first.
+    snapshots: Vec<(Index, String)>,
+    /// A snapshot being written or saved when the crash came.
+    snapshot_in_flight: Option<(Index, String)>,
 }
 
 impl Model {
@@ -407,6 +439,7 @@ fn run(crash_at: Option<u64>) -> (SimFs, Model, u64) {
     let options = DiskOptions {
         sync: SyncPolicy::Always,
         segment_bytes_max: 300,
+        snapshot_block_bytes: 8,
     };
     let mut storage = DiskStorage::open_with(fs.clone(), "/data", options).unwrap();
     storage.load().unwrap();
@@ -415,6 +448,8 @@ fn run(crash_at: Option<u64>) -> (SimFs, Model, u64) {
         acked: Vec::new(),
         acked_term: 0,
         in_flight: Vec::new(),
+        snapshots: Vec::new(),
+        snapshot_in_flight: None,
     };
     let mut log = Vec::new();
     for (n, batch) in workload().iter().enumerate() {
@@ -433,20 +468,33 @@ fn run(crash_at: Option<u64>) -> (SimFs, Model, u64) {
             model.acked_term = p.hard_state.map_or(model.acked_term, |h| h.term);
         }
         model.acked = log.clone();
-        // Every ninth batch, the state machine's snapshot compacts the log.
+        // Every ninth batch, the state machine's snapshot compacts the log: its data streamed
+        // in blocks, then saved.
         if n % 9 == 8 {
             let index = log.len() as u64 - 3;
+            let data = format!("state@{index}:").repeat(4);
+            model.snapshot_in_flight = Some((index, data.clone()));
+            let written = storage.snapshots().create(index).and_then(|mut w| {
+                w.write_all(data.as_bytes()).map_err(|e| StorageError::Io {
+                    path: "snapshot".into(),
+                    source: Arc::new(e),
+                })?;
+                w.finish()
+            });
             let snap = Snapshot {
                 meta: SnapshotMeta {
                     index,
                     term: log[index as usize - 1].term,
                     membership: Membership::with_voters([1, 2, 3]),
                 },
-                data: Payload::from(format!("state@{index}").as_str()),
+                bytes: data.len() as u64,
             };
-            if storage.save_snapshot(&snap).is_err() {
+            if written.is_err() || storage.save_snapshot(&snap).is_err() {
                 break;
             }
+            model
+                .snapshots
+                .push(model.snapshot_in_flight.take().expect("set above"));
         }
     }
     let total = fs.syncs();
@@ -489,6 +537,39 @@ fn check(fs: SimFs, model: &Model, what: &str) {
         .load()
         .unwrap_or_else(|e| panic!("{what}: reopening failed: {e}"));
     let base = r.snapshot.as_ref().map_or(0, |s| s.meta.index);
+    // The snapshot in force is the last one saved, or the one being saved at the crash (never
+    // one whose data was cut short), and its data reads back whole, every block checked.
+    let expected: Vec<&(Index, String)> = model
+        .snapshots
+        .last()
+        .into_iter()
+        .chain(&model.snapshot_in_flight)
+        .collect();
+    match &r.snapshot {
+        None => assert!(
+            model.snapshots.is_empty(),
+            "{what}: the saved snapshot is lost"
+        ),
+        Some(s) => {
+            let (_, data) = expected
+                .iter()
+                .find(|(i, _)| *i == s.meta.index)
+                .unwrap_or_else(|| panic!("{what}: snapshot {} is not in force", s.meta.index));
+            let mut read = String::new();
+            storage
+                .snapshots()
+                .open(s.meta.index)
+                .and_then(|mut r| {
+                    r.read_to_string(&mut read).map_err(|e| StorageError::Io {
+                        path: "snapshot".into(),
+                        source: Arc::new(e),
+                    })
+                })
+                .unwrap_or_else(|e| panic!("{what}: the snapshot's data: {e}"));
+            assert_eq!(&read, data, "{what}: the snapshot's data");
+            assert_eq!(s.bytes, data.len() as u64, "{what}");
+        }
+    }
     // The log is the acknowledged one, or that plus part of the batch in flight: everything
     // acknowledged is there unless a later write legitimately replaced it, and nothing appears
     // that was never written. (Entries a snapshot covers count as there.)

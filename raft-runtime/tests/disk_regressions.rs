@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 mod disk_support;
 
-use disk_support::{entry, open, persist, snap};
+use disk_support::{entry, install, open, persist, save};
 use parking_lot::Mutex;
-use raft_core::{HardState, Persist};
+use raft_core::HardState;
 use raft_runtime::storage::{RealFs, Vfs};
 use raft_runtime::{DiskOptions, DiskStorage, Storage, SyncPolicy};
 
@@ -36,7 +36,7 @@ fn entries_replaced_before_a_snapshot_stay_replaced() {
         (51..=60).map(|i| entry(i, 2)).collect(),
     )])
     .unwrap();
-    s.save_snapshot(&snap(60, 2, "state")).unwrap();
+    save(&mut s, 60, 2, "state");
     drop(s);
     let r = open(dir.path(), 1 << 20).load().unwrap();
     assert!(
@@ -57,16 +57,17 @@ fn a_snapshot_later_in_a_batch_replaces_earlier_entries() {
         .unwrap();
     s.persist(&[
         persist(2, None, (5..=12).map(|i| entry(i, 2)).collect()),
-        Persist {
-            id: 3,
-            hard_state: Some(HardState {
+        install(
+            3,
+            Some(HardState {
                 term: 3,
                 vote: None,
                 commit: 10,
             }),
-            snapshot: Some(Box::new(snap(10, 3, "state"))),
-            entries: vec![],
-        },
+            10,
+            3,
+            "state",
+        ),
     ])
     .unwrap();
     drop(s);
@@ -130,6 +131,9 @@ impl Vfs for Logged {
     fn read(&self, p: &Path) -> io::Result<Vec<u8>> {
         RealFs.read(p)
     }
+    fn open_read(&self, p: &Path) -> io::Result<Box<dyn raft_runtime::storage::FileRead>> {
+        RealFs.open_read(p)
+    }
     fn append(&self, p: &Path, data: &[u8]) -> io::Result<()> {
         self.note(if data.is_empty() { "create" } else { "append" }, p);
         RealFs.append(p, data)
@@ -169,6 +173,7 @@ fn a_segment_is_synced_before_the_next_one_starts() {
     let options = DiskOptions {
         sync: SyncPolicy::Always,
         segment_bytes_max: 120,
+        ..DiskOptions::default()
     };
     let mut s = DiskStorage::open_with(fs.clone(), dir.path(), options).unwrap();
     s.load().unwrap();

@@ -3,8 +3,8 @@
 
 mod disk_support;
 
-use disk_support::{entry, open, persist};
-use raft_core::{HardState, Membership, Payload, Persist, Snapshot, SnapshotMeta};
+use disk_support::{data_of, entry, install, open, persist, save};
+use raft_core::HardState;
 use raft_runtime::{Storage, StorageError};
 
 fn segments(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -54,19 +54,13 @@ fn segments_roll_and_a_snapshot_deletes_those_it_covers() {
     }
     let before = segments(dir.path()).len();
     assert!(before > 3, "{before} segments");
-    let snap = Snapshot {
-        meta: SnapshotMeta {
-            index: 50,
-            term: 1,
-            membership: Membership::with_voters([1, 2, 3]),
-        },
-        data: Payload::from("state at 50"),
-    };
-    s.save_snapshot(&snap).unwrap();
+    let snap = save(&mut s, 50, 1, "state at 50, in several blocks");
     assert!(segments(dir.path()).len() < before);
     drop(s);
-    let r = open(dir.path(), 200).load().unwrap();
+    let mut s = open(dir.path(), 200);
+    let r = s.load().unwrap();
     assert_eq!(r.snapshot, Some(snap));
+    assert_eq!(data_of(&s, 50), "state at 50, in several blocks");
     assert_eq!(r.applied, 50);
     assert_eq!(
         r.entries,
@@ -131,25 +125,23 @@ fn a_snapshot_from_the_leader_replaces_the_whole_log() {
         vec![entry(1, 1), entry(2, 1), entry(3, 1)],
     )])
     .unwrap();
-    let snap = Snapshot {
-        meta: SnapshotMeta {
-            index: 10,
-            term: 4,
-            membership: Membership::with_voters([1, 2, 3]),
-        },
-        data: Payload::from("leader's state"),
-    };
-    s.persist(&[Persist {
-        id: 2,
-        hard_state: None,
-        snapshot: Some(Box::new(snap.clone())),
-        entries: vec![],
-    }])
-    .unwrap();
-    s.persist(&[persist(3, None, vec![entry(11, 4)])]).unwrap();
+    let p = install(2, None, 10, 4, "the leader's state, in chunks");
+    let snap = (**p.snapshot.as_ref().unwrap()).clone();
+    // The chunks may come in requests of their own before the one that completes it.
+    let (first, rest) = p.snapshot_chunks.split_at(2);
+    let mut early = persist(2, None, vec![]);
+    early.snapshot_chunks = first.to_vec();
+    s.persist(&[early]).unwrap();
+    let mut last = p.clone();
+    last.id = 3;
+    last.snapshot_chunks = rest.to_vec();
+    s.persist(&[last]).unwrap();
+    s.persist(&[persist(4, None, vec![entry(11, 4)])]).unwrap();
     drop(s);
-    let r = open(dir.path(), 1 << 20).load().unwrap();
+    let mut s = open(dir.path(), 1 << 20);
+    let r = s.load().unwrap();
     assert_eq!(r.snapshot, Some(snap));
+    assert_eq!(data_of(&s, 10), "the leader's state, in chunks");
     assert_eq!(
         r.entries,
         vec![entry(11, 4)],
@@ -261,4 +253,47 @@ fn a_second_opener_of_a_directory_is_refused_while_the_first_holds_it() {
     assert!(e.to_string().contains("another process"), "{e}");
     drop(first);
     open(dir.path(), 1 << 20).load().unwrap();
+}
+
+/// A snapshot's data is checked block by block, whether it is streamed to restore from or read
+/// in chunks for a follower: a damaged byte is an error naming the file and the block's offset.
+#[test]
+fn a_damaged_snapshot_block_is_detected_when_read() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path(), 1 << 20);
+    s.load().unwrap();
+    s.persist(&[persist(1, None, (1..=5).map(|i| entry(i, 1)).collect())])
+        .unwrap();
+    let data = "a snapshot long enough for several blocks of sixteen bytes";
+    save(&mut s, 5, 1, data);
+    let store = s.snapshots();
+    assert_eq!(
+        store.read(5, 10, 20).unwrap(),
+        data.as_bytes()[10..30].to_vec()
+    );
+    let path = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "data"))
+        .unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    // The preamble is 8 bytes, each block's header 8: byte 40 is in the second block's data.
+    bytes[40] ^= 0x20;
+    std::fs::write(&path, bytes).unwrap();
+    let mut out = Vec::new();
+    let e = store.open(5).unwrap().read_to_end(&mut out).unwrap_err();
+    assert!(e.to_string().contains("checksum"), "{e}");
+    match store.read(5, 20, 4) {
+        Err(StorageError::Corrupt { path, offset, .. }) => {
+            assert!(path.ends_with(".data"), "{path}");
+            assert_eq!(offset, 32, "the second block starts at byte 32");
+        }
+        other => panic!("expected the damage to be reported, got {other:?}"),
+    }
+    // The blocks before the damage still read.
+    assert_eq!(
+        store.read(5, 0, 16).unwrap(),
+        data.as_bytes()[..16].to_vec()
+    );
 }

@@ -61,6 +61,9 @@ impl Storage for Flaky {
         }
         self.inner.persist(b)
     }
+    fn snapshots(&self) -> Arc<dyn raft_runtime::storage::SnapshotStore> {
+        self.inner.snapshots()
+    }
     fn save_snapshot(&mut self, s: &Snapshot) -> Result<(), StorageError> {
         self.inner.save_snapshot(s)
     }

@@ -14,6 +14,7 @@ impl Raft {
         let persist_wanted = self.log.has_unpersisted() || hs != self.persist.emitted_hard_state;
         if !self.outbox.is_empty()
             || !self.events.is_empty()
+            || !self.snapshot_reads.is_empty()
             || (persist_wanted && persist_room)
             || self
                 .log
@@ -66,7 +67,7 @@ impl Raft {
         if (critical_pending || hs != emitted)
             && self.persist.inflight.len() < self.cfg.inflight_persists_max
         {
-            let (snapshot, entries) = self.log.take_unpersisted();
+            let (snapshot_chunks, snapshot, entries) = self.log.take_unpersisted();
             let id = self.persist.next_id;
             self.persist.next_id += 1;
             if critical_pending {
@@ -83,6 +84,7 @@ impl Raft {
             ready.persist = Some(Persist {
                 id,
                 hard_state,
+                snapshot_chunks,
                 snapshot,
                 entries,
             });
@@ -107,6 +109,7 @@ impl Raft {
             }
         }
 
+        ready.snapshot_reads = std::mem::take(&mut self.snapshot_reads);
         ready.snapshot = self.log.take_snapshot_to_restore();
         ready.committed = self.log.take_committed(
             self.cfg.apply_batch_bytes_max,

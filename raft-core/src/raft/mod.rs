@@ -21,7 +21,9 @@ use crate::membership::Membership;
 use crate::message::{Message, MessageBody, ProposalId, ReadId};
 use crate::rng::Rng;
 use crate::tracker::{ProgressState, Tracker};
-use crate::types::{Entry, HardState, Index, NodeId, Payload, Role, Snapshot, SnapshotMeta, Term};
+use crate::types::{
+    Entry, HardState, Index, NodeId, Payload, Role, Snapshot, SnapshotMeta, SnapshotRead, Term,
+};
 
 use reads::LeaderReads;
 use ready::{Event, Outgoing, PersistQueue};
@@ -34,8 +36,8 @@ pub use ready::{Persist, PersistId, Ready};
 pub struct Restore {
     /// The term, vote and commit index last made durable.
     pub hard_state: HardState,
-    /// The newest durable snapshot, if any. The caller restores its state machine from it before
-    /// starting the node.
+    /// The newest durable snapshot, if any (its data stays with the caller). The caller restores
+    /// its state machine from it before starting the node.
     pub snapshot: Option<Snapshot>,
     /// The log after the snapshot (from index 1 without one), contiguous.
     pub entries: Vec<Entry>,
@@ -141,8 +143,11 @@ pub struct Raft {
     reported: (Role, Term, Option<NodeId>),
     /// The log's membership epoch the tracker was last set from.
     membership_epoch: u64,
-    /// The newest snapshot, kept to send to followers that need compacted entries.
+    /// The newest snapshot (its data is the caller's), to send to followers that need
+    /// compacted entries.
     snapshot: Option<Snapshot>,
+    /// Chunks of it for the caller to read, for followers.
+    snapshot_reads: Vec<SnapshotRead>,
     /// A snapshot being received from the leader.
     incoming_snapshot: Option<IncomingSnapshot>,
 }
@@ -217,6 +222,7 @@ impl Raft {
             reported: (Role::Follower, hard_state.term, None),
             membership_epoch,
             snapshot,
+            snapshot_reads: Vec::new(),
             incoming_snapshot: None,
             cfg,
         };
@@ -342,7 +348,7 @@ impl Raft {
 
     /// The size of the newest snapshot's data (0 without one).
     pub fn snapshot_bytes(&self) -> u64 {
-        self.snapshot.as_ref().map_or(0, |s| s.data.len() as u64)
+        self.snapshot.as_ref().map_or(0, |s| s.bytes)
     }
 
     /// How many entries the node holds in memory.

@@ -5,7 +5,9 @@ use std::collections::VecDeque;
 
 use crate::error::RejectReason;
 use crate::message::{Message, ProposalId, ReadId};
-use crate::types::{Entry, HardState, Index, NodeId, Role, Snapshot, Term};
+use crate::types::{
+    Entry, HardState, Index, NodeId, Role, Snapshot, SnapshotChunk, SnapshotRead, Term,
+};
 
 /// Identifies one [`Persist`] request. Ids grow by one per request; acknowledging an id
 /// acknowledges every earlier one too.
@@ -23,8 +25,13 @@ pub struct Ready {
     /// of the entries in it, a vote it records. (Messages waiting on an earlier persist still in
     /// flight come out of a later `Ready` once that one is acknowledged.)
     pub persisted_messages: Vec<Message>,
+    /// Chunks of this node's snapshot to read and hand back with `Raft::snapshot_chunk`, for
+    /// the leader to send to followers behind its log. Not urgent, never blocking: read them
+    /// off the caller's loop; one never answered is asked again.
+    pub snapshot_reads: Vec<SnapshotRead>,
     /// A snapshot received from the leader, durable now: replace the state machine's state with
-    /// it before applying `committed`. (Boxed: it is rare, and `Ready` is moved on every call.)
+    /// the one stored for it before applying `committed`. (Boxed: it is rare, and `Ready` is
+    /// moved on every call.)
     pub snapshot: Option<Box<Snapshot>>,
     /// Committed entries to apply, in order. All of them are durable on this node.
     pub committed: Vec<Entry>,
@@ -38,6 +45,7 @@ impl Ready {
         self.messages.is_empty()
             && self.persist.is_none()
             && self.persisted_messages.is_empty()
+            && self.snapshot_reads.is_empty()
             && self.snapshot.is_none()
             && self.committed.is_empty()
             && self.events.is_empty()
@@ -51,7 +59,13 @@ pub struct Persist {
     pub id: PersistId,
     /// The new hard state, when it changed.
     pub hard_state: Option<HardState>,
-    /// A snapshot from the leader that replaces the whole log: store it, and drop every stored
+    /// Chunks of a snapshot from the leader, to write in order, before anything else in this
+    /// request. One at offset 0 starts a snapshot anew (what was written of another is
+    /// dropped); the others continue where the previous one ended. They need not be synced:
+    /// a node that restarts asks the leader for the snapshot from its first byte again.
+    pub snapshot_chunks: Vec<SnapshotChunk>,
+    /// A snapshot from the leader that replaces the whole log, its chunks all written (in this
+    /// request or earlier ones): make it durable as the node's snapshot, and drop every stored
     /// entry (the log is empty after `snapshot.meta.index` until `entries`).
     pub snapshot: Option<Box<Snapshot>>,
     /// Entries to write. When the first one's index is at or below the last index already

@@ -1,24 +1,30 @@
 //! Snapshots: compacting the log behind one, streaming it in chunks to a follower that needs
-//! compacted entries, and receiving one from the leader.
+//! compacted entries (read by the caller, which keeps the data), and receiving one from the
+//! leader (handed to the caller chunk by chunk to write).
 
 use super::Raft;
 use crate::error::CompactError;
 use crate::message::{AppendOutcome, MessageBody};
-use crate::types::{Index, NodeId, Payload, Snapshot, SnapshotMeta};
+use crate::types::{Index, NodeId, Payload, Snapshot, SnapshotChunk, SnapshotMeta, SnapshotRead};
 
-/// A snapshot arriving chunk by chunk.
+/// A snapshot arriving chunk by chunk: how much of it has been handed out to be written.
 #[derive(Debug)]
 pub(super) struct IncomingSnapshot {
     meta: SnapshotMeta,
     total_bytes: u64,
-    data: Vec<u8>,
+    received: u64,
 }
 
+/// The most chunk reads waiting for the caller: a read the caller never answers is asked again
+/// after the next heartbeat round, so this bounds the queue, not the protocol.
+const SNAPSHOT_READS_MAX: usize = 1024;
+
 impl Raft {
-    /// The caller captured the state machine after applying every entry up to `index` in `data`.
-    /// The core keeps the snapshot to send to followers that fall behind, and forgets the log
-    /// entries before it, except the last `compaction_tail_entries`.
-    pub fn compact(&mut self, index: Index, data: Payload) -> Result<(), CompactError> {
+    /// The caller captured the state machine after applying every entry up to `index`, and keeps
+    /// its `bytes` of data durably. The core sends it to followers that fall behind (asking the
+    /// caller for its chunks), and forgets the log entries before it, except the last
+    /// `compaction_tail_entries`.
+    pub fn compact(&mut self, index: Index, bytes: u64) -> Result<(), CompactError> {
         let applied = self.log.applied();
         if index > applied {
             return Err(CompactError::NotApplied { index, applied });
@@ -32,20 +38,47 @@ impl Raft {
             term,
             membership: self.log.membership_at(index).clone(),
         };
-        self.snapshot = Some(Snapshot { meta, data });
+        self.snapshot = Some(Snapshot { meta, bytes });
         self.log
             .compact_to(index.saturating_sub(self.cfg.compaction_tail_entries));
         Ok(())
     }
 
-    /// Sends `peer` the next chunk of the snapshot, starting over when a newer snapshot
-    /// replaced the one it was getting. Returns false when there is no snapshot to send.
+    /// The caller read a chunk the core asked for ([`Ready::snapshot_reads`](crate::Ready)):
+    /// it goes to the peer if that peer still waits for exactly it (the snapshot was not
+    /// replaced, leadership not lost, the peer not moved on).
+    pub fn snapshot_chunk(&mut self, read: &SnapshotRead, data: Payload) {
+        let Some(snapshot) = self.snapshot.as_ref().filter(|_| self.is_leader()) else {
+            return;
+        };
+        if snapshot.meta.index != read.index || data.len() as u64 != read.len {
+            return;
+        }
+        let wanted = self.tracker.progress(read.peer).is_some_and(|pr| {
+            pr.state() == crate::ProgressState::Snapshot
+                && pr.snapshot_index() == read.index
+                && pr.snapshot_offset() == read.offset
+        });
+        if !wanted {
+            return;
+        }
+        let body = MessageBody::InstallSnapshot {
+            meta: Box::new(snapshot.meta.clone()),
+            offset: read.offset,
+            total_bytes: snapshot.bytes,
+            data,
+        };
+        self.send(read.peer, body);
+    }
+
+    /// Asks the caller for the next chunk of the snapshot for `peer`, starting over when a newer
+    /// snapshot replaced the one it was getting. Returns false when there is no snapshot to
+    /// send.
     pub(super) fn send_snapshot_chunk(&mut self, peer: NodeId) -> bool {
         let Some(snapshot) = &self.snapshot else {
             return false;
         };
-        let index = snapshot.meta.index;
-        let total_bytes = snapshot.data.len() as u64;
+        let (index, total_bytes) = (snapshot.meta.index, snapshot.bytes);
         let Some(pr) = self.tracker.progress_mut(peer) else {
             return false;
         };
@@ -56,19 +89,16 @@ impl Raft {
             return true;
         }
         let offset = pr.snapshot_offset().min(total_bytes);
-        let end = (offset + self.cfg.snapshot_chunk_bytes).min(total_bytes);
+        let len = self.cfg.snapshot_chunk_bytes.min(total_bytes - offset);
         pr.chunk_sent();
-        let meta = Box::new(snapshot.meta.clone());
-        let data = Payload::from(&snapshot.data[offset as usize..end as usize]);
-        self.send(
-            peer,
-            MessageBody::InstallSnapshot {
-                meta,
+        if self.snapshot_reads.len() < SNAPSHOT_READS_MAX {
+            self.snapshot_reads.push(SnapshotRead {
+                peer,
+                index,
                 offset,
-                total_bytes,
-                data,
-            },
-        );
+                len,
+            });
+        }
         true
     }
 
@@ -81,7 +111,8 @@ impl Raft {
         }
     }
 
-    /// A follower takes one chunk of the leader's snapshot.
+    /// A follower takes one chunk of the leader's snapshot: hands it out to be written, and
+    /// acknowledges it once it is.
     pub(super) fn handle_snapshot_chunk(
         &mut self,
         leader: NodeId,
@@ -108,6 +139,11 @@ impl Raft {
             self.incoming_snapshot = None;
             return;
         }
+        if self.log.has_snapshot_to_persist() {
+            // A snapshot just completed is not handed out to be written yet; a chunk of another
+            // must not be written before it. The leader sends it again.
+            return;
+        }
         let same = self
             .incoming_snapshot
             .as_ref()
@@ -124,13 +160,13 @@ impl Raft {
                 return;
             }
             self.incoming_snapshot = Some(IncomingSnapshot {
-                meta,
+                meta: meta.clone(),
                 total_bytes,
-                data: Vec::new(),
+                received: 0,
             });
         }
         let incoming = self.incoming_snapshot.as_mut().expect("set above");
-        let received = incoming.data.len() as u64;
+        let received = incoming.received;
         let fits = received + data.len() as u64 <= incoming.total_bytes;
         if offset != received || !fits {
             self.send(
@@ -142,16 +178,26 @@ impl Raft {
             );
             return;
         }
-        incoming.data.extend_from_slice(&data);
-        if (incoming.data.len() as u64) < incoming.total_bytes {
-            let next_offset = incoming.data.len() as u64;
+        incoming.received += data.len() as u64;
+        let next_offset = incoming.received;
+        let complete = next_offset == incoming.total_bytes;
+        self.log.write_snapshot_chunk(SnapshotChunk {
+            meta,
+            offset,
+            total_bytes,
+            data,
+        });
+        if !complete {
+            // Sent once the chunk is written: a follower's messages wait for its persists.
             self.send(leader, MessageBody::SnapshotResponse { index, next_offset });
             return;
         }
-        let IncomingSnapshot { meta, data, .. } = self.incoming_snapshot.take().expect("set above");
+        let IncomingSnapshot {
+            meta, total_bytes, ..
+        } = self.incoming_snapshot.take().expect("set above");
         self.install_snapshot(Snapshot {
             meta,
-            data: Payload::copy_from_slice(&data),
+            bytes: total_bytes,
         });
         self.send(
             leader,
@@ -160,8 +206,9 @@ impl Raft {
     }
 
     /// Replaces this follower's log and membership with a complete snapshot from the leader.
-    /// The caller gets it to persist, then (once durable) to restore the state machine from; the
-    /// acknowledgement to the leader waits for the persist like every follower message.
+    /// The caller gets it to persist (its chunks written before it), then (once durable) to
+    /// restore the state machine from; the acknowledgement to the leader waits for the persist
+    /// like every follower message.
     fn install_snapshot(&mut self, snapshot: Snapshot) {
         self.log.install_snapshot(snapshot.clone());
         self.follow_membership();

@@ -326,9 +326,9 @@ pub fn sim_from_logs(term: Term, logs: &[&[Term]]) -> Sim {
             .expect("the logs agree wherever they hold the same index and term");
         node.raft = Some(raft);
         node.durable = Durable {
-            snapshot: None,
             hard_state,
             entries,
+            ..Durable::default()
         };
     }
     sim

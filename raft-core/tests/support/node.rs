@@ -49,6 +49,10 @@ impl Faults {
 pub struct Durable {
     pub hard_state: HardState,
     pub snapshot: Option<Snapshot>,
+    /// The snapshot's data.
+    pub snapshot_data: Payload,
+    /// Chunks of a snapshot from the leader written so far.
+    pub incoming: Vec<u8>,
     /// The log after the snapshot.
     pub entries: Vec<Entry>,
 }
@@ -62,7 +66,24 @@ impl Durable {
         if let Some(hs) = p.hard_state {
             self.hard_state = hs;
         }
+        for c in &p.snapshot_chunks {
+            if c.offset == 0 {
+                self.incoming.clear();
+            }
+            assert_eq!(
+                c.offset,
+                self.incoming.len() as u64,
+                "chunks are written in order"
+            );
+            self.incoming.extend_from_slice(&c.data);
+        }
         if let Some(snapshot) = &p.snapshot {
+            assert_eq!(
+                self.incoming.len() as u64,
+                snapshot.bytes,
+                "the snapshot is whole"
+            );
+            self.snapshot_data = Payload::copy_from_slice(&std::mem::take(&mut self.incoming));
             self.snapshot = Some((**snapshot).clone());
             self.entries.clear();
         }
@@ -74,10 +95,19 @@ impl Durable {
     }
 
     /// The snapshot is durable: entries it covers are deleted.
-    pub(super) fn compacted(&mut self, snapshot: Snapshot) {
+    pub(super) fn compacted(&mut self, snapshot: Snapshot, data: Payload) {
         let drop = (snapshot.meta.index - self.base()) as usize;
         self.entries.drain(..drop.min(self.entries.len()));
         self.snapshot = Some(snapshot);
+        self.snapshot_data = data;
+    }
+
+    /// The chunk of the durable snapshot that `read` asks for, if that snapshot is still here.
+    pub(super) fn read(&self, read: &raft_core::SnapshotRead) -> Option<Payload> {
+        let here = self.snapshot.as_ref()?.meta.index == read.index;
+        let from = read.offset as usize;
+        let to = from + read.len as usize;
+        here.then(|| Payload::copy_from_slice(&self.snapshot_data[from..to]))
     }
 }
 
@@ -134,6 +164,9 @@ pub struct SimNode {
     pub applied: Vec<Entry>,
     pub sm: StateMachine,
     pub events: Vec<Event>,
+    /// A snapshot image taken and still being "written" (in the background, as the runtime's
+    /// snapshot thread does): its index and data.
+    pub pending_snapshot: Option<(Index, Payload)>,
 }
 
 impl SimNode {

@@ -96,6 +96,7 @@ impl Sim {
                     applied: Vec::new(),
                     sm: StateMachine::default(),
                     events: Vec::new(),
+                    pending_snapshot: None,
                 },
             );
         }
@@ -227,7 +228,13 @@ impl Sim {
             }
             let node = self.nodes.get_mut(&id).expect("known node");
             if let Some(snapshot) = &rd.snapshot {
-                node.sm = StateMachine::decode(&snapshot.data);
+                let durable = node.durable.snapshot.as_ref().map(|s| s.meta.index);
+                assert_eq!(
+                    durable,
+                    Some(snapshot.meta.index),
+                    "restored from what is durable"
+                );
+                node.sm = StateMachine::decode(&node.durable.snapshot_data);
                 self.stats.snapshots_installed += 1;
                 if let Err(v) = self.checker.state(id, node.sm.index, node.sm.hash) {
                     violations.push(v);
@@ -258,6 +265,16 @@ impl Sim {
             let raft = node.raft.as_mut().expect("up");
             if let Some(last) = rd.committed.last() {
                 raft.handle_applied(last.index);
+            }
+            // Chunks of the snapshot for followers, read from this node's "disk". A read can
+            // fail (as when the snapshot was replaced meanwhile): the core asks again.
+            for read in &rd.snapshot_reads {
+                if self.rng.chance(self.faults.drop) {
+                    continue;
+                }
+                if let Some(data) = node.durable.read(read) {
+                    node.raft.as_mut().expect("up").snapshot_chunk(read, data);
+                }
             }
             let node = self.nodes.get_mut(&id).expect("known node");
             node.events.extend(rd.events.iter().cloned());
@@ -292,26 +309,36 @@ impl Sim {
         self.observe(id);
     }
 
-    /// Takes a snapshot of node `id`'s state machine when `snapshot_every` says so: the
-    /// "runtime" makes it durable, then tells the core to compact behind it.
+    /// Takes a snapshot of node `id`'s state machine when `snapshot_every` says so, in the
+    /// background as the runtime does: the image is taken now, and "written" over a random
+    /// number of later steps while the node goes on applying; then the "runtime" makes it
+    /// durable and tells the core to compact behind it (which the core may refuse, if a newer
+    /// snapshot came from the leader meanwhile).
     fn maybe_compact(&mut self, id: NodeId) {
         let Some(every) = self.snapshot_every else {
             return;
         };
+        let written = self.rng.chance(400);
         let node = self.nodes.get_mut(&id).expect("known node");
         let Some(raft) = node.raft.as_mut() else {
             return;
         };
+        if let Some((index, data)) = node.pending_snapshot.take() {
+            if !written {
+                node.pending_snapshot = Some((index, data));
+            } else if raft.compact(index, data.len() as u64).is_ok() {
+                let meta = raft.snapshot_meta().expect("just compacted").clone();
+                let bytes = data.len() as u64;
+                node.durable.compacted(Snapshot { meta, bytes }, data);
+                self.stats.snapshots_taken += 1;
+            }
+            return;
+        }
         let base = raft.snapshot_meta().map_or(0, |m| m.index);
         if node.sm.index < base + every || raft.applied_index() < node.sm.index {
             return;
         }
-        let data = node.sm.encode();
-        if raft.compact(node.sm.index, data.clone()).is_ok() {
-            let meta = raft.snapshot_meta().expect("just compacted").clone();
-            node.durable.compacted(Snapshot { meta, data });
-            self.stats.snapshots_taken += 1;
-        }
+        node.pending_snapshot = Some((node.sm.index, node.sm.encode()));
     }
 
     fn observe(&mut self, id: NodeId) {
@@ -581,6 +608,7 @@ impl Sim {
         node.applied.clear();
         node.sm = StateMachine::default();
         node.events.clear();
+        node.pending_snapshot = None;
     }
 
     /// Restarts `id` from its durable state, with an empty state machine.
@@ -590,11 +618,10 @@ impl Sim {
         let node = self.nodes.get_mut(&id).expect("known node");
         node.config.seed = fresh_seed;
         // The state machine comes back from the durable snapshot, the rest from the log.
-        node.sm = node
-            .durable
-            .snapshot
-            .as_ref()
-            .map_or_else(StateMachine::default, |s| StateMachine::decode(&s.data));
+        node.sm = match node.durable.snapshot {
+            Some(_) => StateMachine::decode(&node.durable.snapshot_data),
+            None => StateMachine::default(),
+        };
         let restore = Restore {
             snapshot: node.durable.snapshot.clone(),
             hard_state: node.durable.hard_state,

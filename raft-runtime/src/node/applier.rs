@@ -13,6 +13,7 @@ use super::progress::ApplyProgress;
 use super::snapshotter::Snapshots;
 use crate::error::Error;
 use crate::state_machine::StateMachine;
+use crate::storage::SnapshotStore;
 /// A client waiting for the entry at an index, if it has this term.
 type TermWaiter<S> = (Term, Waiter<Response<S>>);
 
@@ -21,6 +22,8 @@ pub(crate) struct Applier<S: StateMachine> {
     applied: Index,
     /// When a snapshot is due, and the hand-off of its image to the snapshot thread.
     snapshots: Snapshots<S::Snapshot>,
+    /// Where a snapshot from the leader is read back from.
+    store: Arc<dyn SnapshotStore>,
     /// Clients waiting on the entry at an index (more than one when a position was reused).
     waiters: HashMap<Index, Vec<TermWaiter<S>>>,
     reads: BTreeMap<Index, Vec<PendingQuery<S>>>,
@@ -37,7 +40,7 @@ impl<S: StateMachine> Applier<S> {
     pub(crate) fn new(
         sm: S,
         applied: Index,
-        snapshots: Snapshots<S::Snapshot>,
+        (snapshots, store): (Snapshots<S::Snapshot>, Arc<dyn SnapshotStore>),
         recent_max: usize,
         stale_reads: Arc<AtomicUsize>,
         progress: Arc<ApplyProgress>,
@@ -46,6 +49,7 @@ impl<S: StateMachine> Applier<S> {
             sm,
             applied,
             snapshots,
+            store,
             waiters: HashMap::new(),
             reads: BTreeMap::new(),
             recent: Recent::new(recent_max),
@@ -93,11 +97,14 @@ impl<S: StateMachine> Applier<S> {
     fn handle(&mut self, job: ApplyJob<S>) -> Result<(), String> {
         match job {
             ApplyJob::Restore(snapshot) => {
-                self.sm.restore(&mut &snapshot.data[..])?;
+                let mut data = self
+                    .store
+                    .open(snapshot.meta.index)
+                    .map_err(|e| e.to_string())?;
+                self.sm.restore(&mut data)?;
                 self.applied = snapshot.meta.index;
                 self.progress.advance(self.applied);
-                self.snapshots
-                    .restored(self.applied, Some(snapshot.data.len() as u64));
+                self.snapshots.restored(self.applied, Some(snapshot.bytes));
                 self.recent.clear();
                 // Results up to here are unknown to this node.
                 self.fail_waiters(|i| i <= snapshot.meta.index, Error::OutcomeUnknown);

@@ -41,6 +41,8 @@ pub(crate) struct Driver<T, S: StateMachine> {
     pub(crate) storage_tx: Sender<StorageJob>,
     pub(crate) storage_rx: Receiver<StorageDone>,
     pub(crate) apply_tx: Sender<ApplyJob<S>>,
+    /// Chunks of the snapshot to read for followers (bounded; see `SNAPSHOT_READS_QUEUED`).
+    pub(crate) snapshot_reads: Sender<raft_core::SnapshotRead>,
     pub(crate) apply_rx: Receiver<ApplyDone>,
     pub(crate) clock: Clock,
     pub(crate) proposals: HashMap<ProposalId, Waiter<Response<S>>>,
@@ -393,20 +395,23 @@ impl<T: Transport, S: StateMachine> Driver<T, S> {
     fn apply_done(&mut self, d: ApplyDone) {
         match d {
             ApplyDone::Applied(index) => self.raft.handle_applied(index),
-            ApplyDone::SnapshotTaken { index, data } => {
-                // The apply thread published its progress (through `index`) before sending
-                // this; the core must know it, or it refuses to compact past what it thinks
-                // is applied.
+            ApplyDone::SnapshotTaken { index, bytes } => {
+                // The apply thread published its progress (through `index`) before handing
+                // the image over; the core must know it, or it refuses to compact past what it
+                // thinks is applied.
                 self.follow_applied();
-                if self.raft.compact(index, data.clone()).is_ok() {
+                let job = if self.raft.compact(index, bytes).is_ok() {
                     let meta = self.raft.snapshot_meta().expect("just compacted").clone();
                     self.snapshot_at = std::time::SystemTime::now();
-                    let _ = self
-                        .storage_tx
-                        .send(StorageJob::SaveSnapshot(raft_core::Snapshot { meta, data }));
-                }
+                    StorageJob::SaveSnapshot(raft_core::Snapshot { meta, bytes })
+                } else {
+                    StorageJob::DiscardSnapshot(index)
+                };
+                let _ = self.storage_tx.send(job);
             }
+            ApplyDone::SnapshotChunk(read, data) => self.raft.snapshot_chunk(&read, data),
             ApplyDone::Failed(e) => self.fail(Error::StateMachine(e)),
+            ApplyDone::StorageFailed(e) => self.fail(Error::Storage(e)),
             ApplyDone::Stopped => self.fail(Error::ApplyThreadStopped),
         }
     }
@@ -452,6 +457,10 @@ impl<T: Transport, S: StateMachine> Driver<T, S> {
             // before its entry), then the snapshot, then the committed entries.
             for ev in rd.events {
                 self.event(ev);
+            }
+            for read in rd.snapshot_reads {
+                // Full: the reader is behind; the core asks again after the next heartbeats.
+                let _ = self.snapshot_reads.try_send(read);
             }
             if let Some(s) = rd.snapshot {
                 self.snapshot_at = std::time::SystemTime::now();

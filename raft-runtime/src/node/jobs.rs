@@ -4,7 +4,7 @@
 use crossbeam_channel::Sender;
 use raft_core::{
     Entry, Index, MembershipChange, NodeId, Payload, PersistId, ProgressView, Role, Snapshot,
-    SnapshotMeta, Term,
+    SnapshotMeta, SnapshotRead, Term,
 };
 use raft_core::{Membership, Message, Persist};
 
@@ -67,7 +67,10 @@ pub(crate) enum Request<S: StateMachine> {
 pub(crate) enum StorageJob {
     /// Make this durable, then send these messages (which claim it is).
     Persist(Persist, Vec<Message>),
+    /// The snapshot whose data the snapshot thread wrote is the node's now.
     SaveSnapshot(Snapshot),
+    /// Data the snapshot thread wrote that the core did not take (a newer snapshot came).
+    DiscardSnapshot(Index),
 }
 
 /// The storage thread's answers.
@@ -80,7 +83,7 @@ pub(crate) enum StorageDone {
 
 /// Work for the apply thread, in log order.
 pub(crate) enum ApplyJob<S: StateMachine> {
-    /// Replace the state with a snapshot received from the leader.
+    /// Replace the state with a snapshot received from the leader (from the snapshot store).
     Restore(Snapshot),
     Entries(Vec<Entry>),
     /// Answer each waiter when the entry at its index is applied: with its result if the
@@ -107,11 +110,16 @@ pub(crate) enum ApplyJob<S: StateMachine> {
 /// The apply thread's answers.
 pub(crate) enum ApplyDone {
     Applied(Index),
+    /// The snapshot thread wrote the data of a snapshot at `index`, `bytes` long, durably.
     SnapshotTaken {
         index: Index,
-        data: Payload,
+        bytes: u64,
     },
+    /// A chunk of the snapshot the core asked to read, for a follower.
+    SnapshotChunk(SnapshotRead, Payload),
     Failed(String),
+    /// Writing or reading snapshot data failed.
+    StorageFailed(StorageError),
     /// The apply thread is gone without a word (its channel closed).
     Stopped,
 }

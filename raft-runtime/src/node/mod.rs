@@ -41,9 +41,29 @@ use jobs::{Request, Response};
 use reply::Reply;
 use snapshotter::Snapshots;
 
+/// Chunk reads for followers queued for the snapshot reader thread; more are dropped (the core
+/// asks again after the next heartbeat round).
+const SNAPSHOT_READS_QUEUED: usize = 64;
+
+/// How a node came back at start: from its snapshot and the log after it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recovery {
+    /// From opening the storage to a restored state machine.
+    pub duration: Duration,
+    /// The snapshot restored (0: none).
+    pub snapshot_index: raft_core::Index,
+    /// Its size.
+    pub snapshot_bytes: u64,
+    /// Log entries read after it.
+    pub entries: u64,
+    /// Their payload bytes.
+    pub entry_bytes: u64,
+}
+
 /// A running Raft node, serving state machine `S`. Dropping it shuts it down.
 pub struct Node<S: StateMachine> {
     id: NodeId,
+    recovery: Recovery,
     requests: Sender<Request<S>>,
     failure: std::sync::Arc<failure::Failure>,
     threads: parking_lot::Mutex<Vec<JoinHandle<()>>>,
@@ -64,16 +84,34 @@ impl<S: StateMachine> Node<S> {
         St: Storage,
         T: Transport,
     {
+        let started = std::time::Instant::now();
         let restore = storage.load()?;
+        let store = storage.snapshots();
         let mut applied = 0;
-        let restored_bytes = restore.snapshot.as_ref().map(|s| s.data.len() as u64);
+        let restored_bytes = restore.snapshot.as_ref().map(|s| s.bytes);
         if let Some(s) = &restore.snapshot {
+            let mut data = store.open(s.meta.index)?;
             state_machine
-                .restore(&mut &s.data[..])
+                .restore(&mut data)
                 .map_err(Error::StateMachine)?;
             applied = s.meta.index;
         }
         let restore = raft_core::Restore { applied, ..restore };
+        let recovery = Recovery {
+            duration: started.elapsed(),
+            snapshot_index: applied,
+            snapshot_bytes: restored_bytes.unwrap_or(0),
+            entries: restore.entries.len() as u64,
+            entry_bytes: restore.entries.iter().map(|e| e.data.len() as u64).sum(),
+        };
+        tracing::info!(
+            node = config.raft.id,
+            ms = recovery.duration.as_millis() as u64,
+            snapshot_index = recovery.snapshot_index,
+            snapshot_bytes = recovery.snapshot_bytes,
+            entries = recovery.entries,
+            "recovered"
+        );
         // A fresh seed at every start: ids of requests forwarded before a restart must not
         // match new ones when their late answers arrive.
         let mut raft_config = config.raft.clone();
@@ -102,14 +140,23 @@ impl<S: StateMachine> Node<S> {
         })?);
         let stale_reads = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let progress = Arc::new(progress::ApplyProgress::new(applied));
-        let (mut snapshots, snapshot_worker) =
-            Snapshots::new(config.snapshot.clone(), applied, apply_done_tx.clone());
+        let (mut snapshots, snapshot_worker) = Snapshots::new(
+            config.snapshot.clone(),
+            applied,
+            store.clone(),
+            apply_done_tx.clone(),
+        );
         snapshots.restored(applied, restored_bytes);
+        let (snapshot_reads, reads) = bounded(SNAPSHOT_READS_QUEUED);
+        let (reader_store, reader_done) = (store.clone(), apply_done_tx.clone());
+        threads.push(spawn(&format!("raft-{id}-snapread"), move || {
+            snapshotter::serve_reads(reads, reader_store, reader_done)
+        })?);
         threads.push(spawn(&format!("raft-{id}-snapshot"), snapshot_worker)?);
         let applier = Applier::new(
             state_machine,
             applied,
-            snapshots,
+            (snapshots, store),
             config.recent_results_max,
             stale_reads.clone(),
             progress.clone(),
@@ -126,6 +173,7 @@ impl<S: StateMachine> Node<S> {
             storage_rx,
             apply_tx,
             apply_rx,
+            snapshot_reads,
             // Four maximum election timeouts: every timeout, lease and expiry in the core has
             // run out by then.
             clock: clock::Clock::new(
@@ -155,6 +203,7 @@ impl<S: StateMachine> Node<S> {
         threads.push(spawn(&format!("raft-{id}-driver"), move || driver.run())?);
         Ok(Node {
             id,
+            recovery,
             requests: requests_tx,
             failure,
             threads: parking_lot::Mutex::new(threads),
@@ -164,6 +213,11 @@ impl<S: StateMachine> Node<S> {
     /// The node's id.
     pub fn id(&self) -> NodeId {
         self.id
+    }
+
+    /// What starting took: loading the durable state and restoring the state machine.
+    pub fn recovery(&self) -> &Recovery {
+        &self.recovery
     }
 
     /// Proposes `command` and waits until it is committed and applied, returning the state

@@ -44,6 +44,7 @@ pub(crate) fn run(
                         return;
                     }
                 }
+                StorageJob::DiscardSnapshot(index) => storage.snapshots().discard(index),
             }
             next = jobs.try_recv().ok();
         }

@@ -1,15 +1,18 @@
-//! The snapshot thread: writes out the point-in-time images the apply thread captures, while the
-//! apply thread goes on applying, and hands each finished snapshot to the driver.
+//! The snapshot thread: writes out the point-in-time images the apply thread captures, straight
+//! into the snapshot store, while the apply thread goes on applying, and hands each finished
+//! snapshot to the driver. And the snapshot reader thread, which reads the chunks the leader
+//! sends to followers out of the store.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
-use raft_core::{Index, Payload};
+use raft_core::{Index, Payload, SnapshotRead};
 
 use super::jobs::ApplyDone;
 use crate::config::SnapshotPolicy;
 use crate::state_machine::SnapshotImage;
+use crate::storage::{SnapshotStore, StorageError};
 
 /// An image of the state machine after entry `index` was applied.
 pub(crate) struct SnapshotJob<I> {
@@ -43,6 +46,7 @@ impl<I: SnapshotImage> Snapshots<I> {
     pub(crate) fn new(
         policy: SnapshotPolicy,
         applied: Index,
+        store: Arc<dyn SnapshotStore>,
         done: Sender<ApplyDone>,
     ) -> (Snapshots<I>, impl FnOnce() + Send + 'static) {
         // One image in the channel at most: `busy` is set before it is sent, and cleared only
@@ -51,7 +55,7 @@ impl<I: SnapshotImage> Snapshots<I> {
         let shared = Arc::new(Shared::default());
         let worker = {
             let shared = shared.clone();
-            move || write_images(rx, done, &shared)
+            move || write_images(rx, &*store, done, &shared)
         };
         let snapshots = Snapshots {
             policy,
@@ -101,28 +105,56 @@ impl<I: SnapshotImage> Snapshots<I> {
     }
 }
 
-/// The snapshot thread's loop: writes each image, then hands the snapshot to the driver.
+/// The snapshot thread's loop: writes each image into the store, then hands the snapshot to
+/// the driver.
 fn write_images<I: SnapshotImage>(
     jobs: Receiver<SnapshotJob<I>>,
+    store: &dyn SnapshotStore,
     done: Sender<ApplyDone>,
     shared: &Shared,
 ) {
     while let Ok(SnapshotJob { index, image }) = jobs.recv() {
-        let hint = shared.last_bytes.load(Ordering::Relaxed);
-        let mut data = Vec::with_capacity(usize::try_from(hint).unwrap_or(0));
-        if let Err(e) = image.write_to(&mut data) {
-            let _ = done.send(ApplyDone::Failed(format!(
-                "writing the snapshot of entry {index}: {e}"
-            )));
+        let written = store.create(index).and_then(|mut out| {
+            image.write_to(&mut *out).map_err(|e| StorageError::Io {
+                path: format!("the snapshot of entry {index}"),
+                source: Arc::new(e),
+            })?;
+            out.finish()
+        });
+        let bytes = match written {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                let _ = done.send(ApplyDone::StorageFailed(e));
+                return;
+            }
+        };
+        shared.last_bytes.store(bytes, Ordering::Relaxed);
+        shared.busy.store(false, Ordering::Release);
+        if done
+            .send(ApplyDone::SnapshotTaken { index, bytes })
+            .is_err()
+        {
             return;
         }
-        shared
-            .last_bytes
-            .store(data.len() as u64, Ordering::Relaxed);
-        shared.busy.store(false, Ordering::Release);
-        let data = Payload::copy_from_slice(&data);
-        if done.send(ApplyDone::SnapshotTaken { index, data }).is_err() {
-            return;
+    }
+}
+
+/// The snapshot reader thread's loop: reads each chunk the core asked for and hands it to the
+/// driver. A chunk of a snapshot replaced meanwhile is skipped: the core asks again.
+pub(crate) fn serve_reads(
+    reads: Receiver<SnapshotRead>,
+    store: Arc<dyn SnapshotStore>,
+    done: Sender<ApplyDone>,
+) {
+    while let Ok(read) = reads.recv() {
+        match store.read(read.index, read.offset, read.len) {
+            Ok(data) => {
+                let chunk = ApplyDone::SnapshotChunk(read, Payload::from(&data[..]));
+                if done.send(chunk).is_err() {
+                    return;
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, index = read.index, "a snapshot chunk is gone"),
         }
     }
 }

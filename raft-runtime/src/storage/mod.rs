@@ -1,10 +1,14 @@
-//! Durable state: the log, the hard state and snapshots.
+//! Durable state: the log, the hard state and snapshots (whose data a [`SnapshotStore`] holds).
 
 mod disk;
 mod mem;
+mod snapshot_store;
 
-pub use disk::{DirLock, DiskOptions, DiskStorage, RealFs, SyncPolicy, Vfs};
+pub use disk::{DirLock, DiskOptions, DiskStorage, FileRead, RealFs, SyncPolicy, Vfs};
 pub use mem::MemStorage;
+pub use snapshot_store::{SnapshotStore, SnapshotWriter};
+
+use std::sync::Arc;
 
 use raft_core::{Persist, Restore, Snapshot};
 use thiserror::Error;
@@ -85,7 +89,11 @@ pub trait Storage: Send + 'static {
     /// (group commit: one for the whole batch is the point). Returns once all are durable.
     fn persist(&mut self, batch: &[Persist]) -> Result<(), StorageError>;
 
-    /// Makes a snapshot of the state machine durable; entries it covers may then be dropped.
+    /// The store of snapshot data, which the node's other threads write and read.
+    fn snapshots(&self) -> Arc<dyn SnapshotStore>;
+
+    /// Makes the snapshot whose data was written to [`Storage::snapshots`] (and finished) the
+    /// one a restart begins from; entries it covers, and older snapshots, may then be dropped.
     fn save_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), StorageError>;
 }
 
@@ -96,6 +104,10 @@ impl Storage for Box<dyn Storage> {
 
     fn persist(&mut self, batch: &[Persist]) -> Result<(), StorageError> {
         (**self).persist(batch)
+    }
+
+    fn snapshots(&self) -> Arc<dyn SnapshotStore> {
+        (**self).snapshots()
     }
 
     fn save_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), StorageError> {

@@ -8,8 +8,10 @@
 //!   preallocated to that size when created, and its unwritten rest reads as zeros.
 //! - `hardstate`: the term and vote, replaced atomically (temporary file, sync, rename, directory
 //!   sync) before any entry of the same batch is written.
-//! - `snap-<index>.snap`: a snapshot (metadata record, data record), written atomically. It names
-//!   the first segment still needed after it; older segments and snapshots are then deleted.
+//! - `snap-<index>.data` and `snap-<index>.snap`: a snapshot's data, in checksummed blocks, and
+//!   its header, written atomically once the data is durable (see `snapshots.rs`). The header
+//!   names the first segment still needed after the snapshot; older segments and snapshots are
+//!   then deleted.
 //!
 //! - `LOCK`: locked (`flock`) for as long as the storage is open, so two processes never share
 //!   the directory.
@@ -22,17 +24,20 @@
 //! node refuses to start rather than silently lose entries.
 
 mod record;
+mod snapshots;
 mod vfs;
 
-pub use vfs::{DirLock, RealFs, Vfs};
+pub use vfs::{DirLock, FileRead, RealFs, Vfs};
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use raft_core::{Entry, HardState, Index, NodeId, Persist, Restore, Snapshot, SnapshotMeta, Term};
+use raft_core::{Entry, HardState, Index, NodeId, Persist, Restore, Snapshot, Term};
 use serde::{Deserialize, Serialize};
 
-use super::{Storage, StorageError};
+use super::{SnapshotStore, Storage, StorageError};
 use record::Decoded;
+use snapshots::{DataWriter, DiskSnapshots, Header};
 
 /// When to `fdatasync`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,6 +56,9 @@ pub struct DiskOptions {
     pub sync: SyncPolicy,
     /// A segment rolls once it is at least this large.
     pub segment_bytes_max: u64,
+    /// Snapshot data files are written in checksummed blocks of this many bytes (each chunk a
+    /// follower is sent is read and checked by whole blocks).
+    pub snapshot_block_bytes: u32,
 }
 
 impl Default for DiskOptions {
@@ -58,6 +66,7 @@ impl Default for DiskOptions {
         DiskOptions {
             sync: SyncPolicy::Always,
             segment_bytes_max: 64 << 20,
+            snapshot_block_bytes: 1 << 20,
         }
     }
 }
@@ -71,14 +80,6 @@ struct WalRecord {
     /// damaged spot below this offset was once synced: that is corruption, not a crash's
     /// leftover (see `load`).
     synced_bytes: u64,
-}
-
-/// The snapshot file's first record.
-#[derive(Serialize, Deserialize)]
-struct SnapshotHeader {
-    meta: SnapshotMeta,
-    /// The first log segment still needed after this snapshot.
-    first_segment: u64,
 }
 
 #[derive(Serialize, Deserialize, Default, Clone, Copy, PartialEq, Eq)]
@@ -99,8 +100,11 @@ struct Segment {
 
 /// Storage in a directory. See the module documentation for the layout.
 pub struct DiskStorage<F: Vfs = RealFs> {
-    fs: F,
+    fs: Arc<F>,
     dir: PathBuf,
+    snapshots: Arc<DiskSnapshots<F>>,
+    /// A snapshot arriving from the leader, being written.
+    incoming: Option<(Index, DataWriter<F>)>,
     options: DiskOptions,
     segments: Vec<Segment>,
     term_vote: TermVote,
@@ -137,7 +141,14 @@ impl<F: Vfs> DiskStorage<F> {
             },
             _ => io(&dir.join(vfs::LOCK_FILE), e),
         })?;
+        let fs = Arc::new(fs);
         Ok(DiskStorage {
+            snapshots: Arc::new(DiskSnapshots::new(
+                fs.clone(),
+                dir.clone(),
+                options.snapshot_block_bytes,
+            )),
+            incoming: None,
             fs,
             dir,
             options,
@@ -152,10 +163,6 @@ impl<F: Vfs> DiskStorage<F> {
 
     fn segment_path(&self, seq: u64) -> PathBuf {
         self.dir.join(format!("wal-{seq:020}.log"))
-    }
-
-    fn snapshot_path(&self, index: Index) -> PathBuf {
-        self.dir.join(format!("snap-{index:020}.snap"))
     }
 
     fn hardstate_path(&self) -> PathBuf {
@@ -174,14 +181,20 @@ impl<F: Vfs> DiskStorage<F> {
         Ok(found)
     }
 
-    /// The newest snapshot that reads back whole, with the first segment it needs.
+    /// The newest snapshot whose header reads back whole and whose data file has its length,
+    /// with the first segment it needs. Data files without a header (a crash while one was
+    /// written) are deleted.
     fn load_snapshot(&self) -> Result<Option<(Snapshot, u64)>, StorageError> {
-        for index in self.list("snap-", ".snap")?.into_iter().rev() {
-            let path = self.snapshot_path(index);
-            let buf = self.fs.read(&path).map_err(|e| io(&path, e))?;
-            match read_snapshot(&buf) {
-                Some(found) => return Ok(Some(found)),
-                None => tracing::warn!(path = %path.display(), "skipping a damaged snapshot file"),
+        let headers = self.list("snap-", ".snap")?;
+        for index in self.list("snap-", ".data")? {
+            if !headers.contains(&index) {
+                self.snapshots.discard(index);
+            }
+        }
+        for index in headers.into_iter().rev() {
+            match self.snapshots.read_header(index)? {
+                Some(h) => return Ok(Some((h.snapshot, h.first_segment))),
+                None => tracing::warn!(index, "skipping a damaged or incomplete snapshot"),
             }
         }
         Ok(None)
@@ -211,7 +224,7 @@ impl<F: Vfs> DiskStorage<F> {
         let mut buf = Vec::new();
         record::encode(&postcard::to_allocvec(&tv).expect("encodes"), &mut buf);
         let path = self.hardstate_path();
-        vfs::write_atomic(&self.fs, &path, &buf).map_err(|e| io(&path, e))?;
+        vfs::write_atomic(&*self.fs, &path, &buf).map_err(|e| io(&path, e))?;
         self.term_vote = tv;
         Ok(())
     }
@@ -286,26 +299,28 @@ impl<F: Vfs> DiskStorage<F> {
         self.fs.sync(path).map_err(|e| io(path, e))
     }
 
-    /// Writes a snapshot file naming `first_segment`, then deletes what it makes obsolete.
+    /// Makes `snapshot` (its data durable already) the node's, naming `first_segment`, then
+    /// deletes what it makes obsolete.
     fn write_snapshot(
         &mut self,
         snapshot: &Snapshot,
         first_segment: u64,
     ) -> Result<(), StorageError> {
-        let header = SnapshotHeader {
-            meta: snapshot.meta.clone(),
+        let index = snapshot.meta.index;
+        self.snapshots.write_header(&Header {
+            snapshot: snapshot.clone(),
             first_segment,
-        };
-        let mut buf = Vec::new();
-        record::encode(&postcard::to_allocvec(&header).expect("encodes"), &mut buf);
-        record::encode(&snapshot.data, &mut buf);
-        let path = self.snapshot_path(snapshot.meta.index);
-        vfs::write_atomic(&self.fs, &path, &buf).map_err(|e| io(&path, e))?;
-        self.snapshot_index = snapshot.meta.index;
+        })?;
+        self.snapshot_index = index;
         // Only now that the snapshot is durable can what it covers go.
         for old in self.list("snap-", ".snap")? {
-            if old < snapshot.meta.index {
-                let _ = self.fs.remove(&self.snapshot_path(old));
+            if old < index {
+                self.snapshots.remove(old);
+            }
+        }
+        for old in self.list("snap-", ".data")? {
+            if old < index {
+                self.snapshots.discard(old);
             }
         }
         let (gone, kept): (Vec<Segment>, Vec<Segment>) =
@@ -317,24 +332,46 @@ impl<F: Vfs> DiskStorage<F> {
         let _ = self.fs.sync_dir(&self.dir);
         Ok(())
     }
+
+    /// Writes chunks of a snapshot arriving from the leader.
+    fn write_chunks(&mut self, p: &Persist) -> Result<(), StorageError> {
+        for c in &p.snapshot_chunks {
+            let index = c.meta.index;
+            if c.offset == 0 {
+                if let Some((old, _)) = self.incoming.take().filter(|(i, _)| *i != index) {
+                    self.snapshots.discard(old);
+                }
+                self.incoming = Some((index, self.snapshots.writer(index)?));
+            }
+            match &mut self.incoming {
+                Some((i, w)) if *i == index && w.written() == c.offset => w.take(&c.data)?,
+                _ => return Err(chunk_out_of_order(&self.snapshots.data_path(index))),
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes the snapshot from the leader, whose chunks are all written, the node's: it
+    /// replaces the whole log.
+    fn install(&mut self, s: &Snapshot) -> Result<(), StorageError> {
+        let path = self.snapshots.data_path(s.meta.index);
+        let writer = match self.incoming.take() {
+            Some((index, w)) if index == s.meta.index && w.written() == s.bytes => w,
+            _ => return Err(chunk_out_of_order(&path)),
+        };
+        writer.complete()?;
+        // The old segments may hold entries that conflict with it: it names a fresh one.
+        self.roll()?;
+        let first = self.segments.last().expect("just rolled").seq;
+        self.write_snapshot(s, first)?;
+        self.last_index = s.meta.index;
+        Ok(())
+    }
 }
 
-fn read_snapshot(buf: &[u8]) -> Option<(Snapshot, u64)> {
-    let Decoded::Record(header, next) = record::decode(buf, 0) else {
-        return None;
-    };
-    let header: SnapshotHeader = postcard::from_bytes(header).ok()?;
-    let Decoded::Record(data, end) = record::decode(buf, next) else {
-        return None;
-    };
-    if end != buf.len() {
-        return None;
-    }
-    let snapshot = Snapshot {
-        meta: header.meta,
-        data: data.into(),
-    };
-    Some((snapshot, header.first_segment))
+/// Snapshot chunks that do not follow each other: the core never hands them out so.
+fn chunk_out_of_order(path: &Path) -> StorageError {
+    corrupt(path, 0, "snapshot chunks out of order")
 }
 
 impl<F: Vfs> Storage for DiskStorage<F> {
@@ -431,12 +468,11 @@ impl<F: Vfs> Storage for DiskStorage<F> {
                 self.write_term_vote(tv)?;
             }
         }
-        if let Some(s) = &batch[from].snapshot {
-            // The old segments may hold entries that conflict with it: it names a fresh one.
-            self.roll()?;
-            let first = self.segments.last().expect("just rolled").seq;
-            self.write_snapshot(s, first)?;
-            self.last_index = s.meta.index;
+        for p in batch {
+            self.write_chunks(p)?;
+            if let Some(s) = &p.snapshot {
+                self.install(s)?;
+            }
         }
         let records: Vec<&Persist> = batch[from..]
             .iter()
@@ -490,11 +526,19 @@ impl<F: Vfs> Storage for DiskStorage<F> {
         Ok(())
     }
 
+    fn snapshots(&self) -> Arc<dyn SnapshotStore> {
+        self.snapshots.clone()
+    }
+
     fn save_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), StorageError> {
         if snapshot.meta.index <= self.snapshot_index {
             return Ok(());
         }
         // Keep every segment holding an entry after the snapshot.
+        let path = self.snapshots.data_path(snapshot.meta.index);
+        if self.fs.open_read(&path).is_err() {
+            return Err(corrupt(&path, 0, "no data was written for this snapshot"));
+        }
         let first = self
             .segments
             .iter()

@@ -6,13 +6,16 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 /// File operations on one directory tree. Paths are absolute or relative to the process.
-pub trait Vfs: Send + 'static {
+pub trait Vfs: Send + Sync + 'static {
     /// Creates `dir` and any missing parents; succeeds if it exists already.
     fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
     /// File names (not paths) in `dir`, in no particular order.
     fn list(&self, dir: &Path) -> io::Result<Vec<String>>;
     /// The whole contents of `path`; fails with `ErrorKind::NotFound` if there is no such file.
     fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
+    /// The file `path`, open to read from anywhere in it; it stays readable if it is removed
+    /// or replaced meanwhile. Fails with `ErrorKind::NotFound` if there is no such file.
+    fn open_read(&self, path: &Path) -> io::Result<Box<dyn FileRead>>;
     /// Appends to `path`, creating it if missing. Not durable until `sync`.
     fn append(&self, path: &Path, data: &[u8]) -> io::Result<()>;
     /// Writes `data` at `offset` of the existing file `path`, extending it if the write reaches
@@ -42,6 +45,24 @@ pub trait Vfs: Send + 'static {
     fn lock_dir(&self, dir: &Path) -> io::Result<DirLock> {
         let _ = dir;
         Ok(DirLock { _file: None })
+    }
+}
+
+/// A file open for reading.
+pub trait FileRead: Send + Sync {
+    /// Fills `buf` from `offset`; fails with `ErrorKind::UnexpectedEof` if the file ends first.
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()>;
+    /// The file's length.
+    fn size(&self) -> io::Result<u64>;
+}
+
+impl FileRead for File {
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        std::os::unix::fs::FileExt::read_exact_at(self, buf, offset)
+    }
+
+    fn size(&self) -> io::Result<u64> {
+        Ok(self.metadata()?.len())
     }
 }
 
@@ -81,6 +102,10 @@ impl Vfs for RealFs {
 
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
         fs::read(path)
+    }
+
+    fn open_read(&self, path: &Path) -> io::Result<Box<dyn FileRead>> {
+        Ok(Box::new(File::open(path)?))
     }
 
     fn append(&self, path: &Path, data: &[u8]) -> io::Result<()> {
