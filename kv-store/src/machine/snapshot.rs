@@ -110,7 +110,8 @@ impl Frames<'_> {
     }
 
     fn flush(&mut self, kind: u8) -> std::io::Result<()> {
-        if self.buf.is_empty() && kind != END && kind != HEADER {
+        // A kind with no items has no frame (the header and end frames always hold one).
+        if self.buf.is_empty() {
             return Ok(());
         }
         let len = u32::try_from(self.buf.len())

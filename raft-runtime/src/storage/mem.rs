@@ -14,7 +14,7 @@ use super::{SnapshotStore, SnapshotWriter, Storage, StorageError};
 #[derive(Clone, Debug, Default)]
 pub struct MemStorage {
     inner: Arc<Mutex<Durable>>,
-    data: Arc<MemSnapshots>,
+    data: MemSnapshots,
 }
 
 #[derive(Debug, Default)]
@@ -33,8 +33,8 @@ impl Durable {
     }
 }
 
-/// Snapshot data by index.
-#[derive(Debug, Default)]
+/// Snapshot data by index. Clones share it.
+#[derive(Clone, Debug, Default)]
 struct MemSnapshots {
     data: Arc<Mutex<BTreeMap<Index, Arc<Vec<u8>>>>>,
 }
@@ -183,9 +183,7 @@ impl Storage for MemStorage {
     }
 
     fn snapshots(&self) -> Arc<dyn SnapshotStore> {
-        Arc::new(MemSnapshots {
-            data: self.data.data.clone(),
-        })
+        Arc::new(self.data.clone())
     }
 
     fn save_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), StorageError> {
